@@ -1,0 +1,1 @@
+"""Detection: EQL rules (Elastic detection-rules TOML) evaluated over flat ECS events."""

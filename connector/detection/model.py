@@ -1,0 +1,48 @@
+"""The values detection hands downstream: a loaded rule and a match of it.
+
+These are plain data so that alerts, outputs and the runner depend on them without
+depending on the parser or the matcher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Event", "Match", "Rule"]
+
+Event = dict[str, Any]
+"""A flat ECS event: dotted keys (`"process.name"`), lists for multi-valued fields."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One detection rule as read from an Elastic detection-rules TOML file.
+
+    `threat` is the TOML's `[[rule.threat]]` list as-is (ECS `threat.*` shape: framework,
+    tactic {id, name, reference}, technique [{id, name, reference, subtechnique}]).
+    `source` names the file it came from (for messages); `version` is a string ("1" if absent).
+    """
+
+    rule_id: str
+    name: str
+    query: str
+    severity: str = "low"
+    risk_score: int = 21
+    version: str = "1"
+    description: str = ""
+    threat: tuple[dict[str, Any], ...] = ()
+    tags: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    source: str = ""
+    language: str = "eql"
+
+
+@dataclass(frozen=True)
+class Match:
+    """A rule matched: the events in match order, and the join key values (empty for a
+    single-event rule). Events are the flat ECS dicts exactly as the engine saw them."""
+
+    rule: Rule
+    events: tuple[Event, ...]
+    join_key: tuple[Any, ...] = field(default=())

@@ -1,0 +1,27 @@
+"""Shared fixtures: where `../shared` is, and a clean logging/secret state per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+FIXTURES = SHARED / "fixtures"
+
+
+@pytest.fixture
+def shared() -> Path:
+    """The `../shared` folder beside the clone (CI puts it there); skip loudly if absent."""
+    if not SHARED.is_dir():
+        pytest.fail(f"../shared not found at {SHARED}: tests read fixtures from it")
+    return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _no_real_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never touch a developer's real keyring from a test."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    monkeypatch.delenv("S1_API_TOKEN", raising=False)
+    monkeypatch.delenv("S1_CONNECTOR_CONFIG", raising=False)
