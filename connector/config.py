@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -263,12 +264,34 @@ class Config(_Section):
     heartbeat: HeartbeatConfig = HeartbeatConfig()
     path: Path | None = Field(default=None, exclude=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _every_section(cls, data: Any) -> Any:
+        # A missing section must still be validated (with the config folder as context), so
+        # that its default relative paths resolve like written ones.
+        if isinstance(data, dict):
+            sections = (
+                "source",
+                "console",
+                "cloud_funnel",
+                "rules",
+                "poll",
+                "state",
+                "metrics",
+                "heartbeat",
+            )
+            return {**{name: {} for name in sections}, **data}
+        return data
+
     @model_validator(mode="after")
     def _name_outputs(self) -> Config:
         named = []
         for index, output in enumerate(self.outputs):
-            named.append(output if output.name else output.model_copy(
-                update={"name": f"{output.type}-{index + 1}"}))
+            named.append(
+                output
+                if output.name
+                else output.model_copy(update={"name": f"{output.type}-{index + 1}"})
+            )
         names = [o.name for o in named]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -301,7 +324,7 @@ def load_config(path: Path) -> Config:
     return parse_config(raw, base_dir=path.parent.resolve(), source=path)
 
 
-def parse_config(raw: dict[str, Any], base_dir: Path, source: Path | None = None) -> Config:
+def parse_config(raw: Mapping[str, Any], base_dir: Path, source: Path | None = None) -> Config:
     """Validate a decoded TOML document; relative paths resolve against `base_dir`."""
     try:
         config = Config.model_validate(raw, context={"base_dir": base_dir})

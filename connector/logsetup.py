@@ -98,6 +98,7 @@ def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    if level.lower() != "debug":
-        for noisy in ("urllib3", "botocore", "boto3", "s3transfer"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Library chatter only at debug; NOTSET restores inheritance when debug is asked for.
+    quiet = logging.NOTSET if level.lower() == "debug" else logging.WARNING
+    for noisy in ("urllib3", "botocore", "boto3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(quiet)

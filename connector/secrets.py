@@ -189,9 +189,7 @@ def resolve_token(
     )
 
 
-def _token_candidates(
-    console_url: str, token_file: Path | None, environment: Environment
-) -> Any:
+def _token_candidates(console_url: str, token_file: Path | None, environment: Environment) -> Any:
     """Yield (source, value-or-None) lazily, so later sources are consulted only if needed."""
     yield "env:" + TOKEN_ENV, environment.env.get(TOKEN_ENV, "").strip() or None
     if token_file is not None:
@@ -230,7 +228,9 @@ def store_token(console_url: str, token: SecretStr, environment: Environment | N
     try:
         keyring.set_password(KEYRING_SERVICE, console_url, token.get_secret_value())
     except Exception as exc:  # keyring/D-Bus failures of every kind
-        raise SecretError(f"could not store the token in the keyring: {type(exc).__name__}") from exc
+        raise SecretError(
+            f"could not store the token in the keyring: {type(exc).__name__}"
+        ) from exc
 
 
 def delete_token(console_url: str, environment: Environment | None = None) -> bool:
