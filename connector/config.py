@@ -159,6 +159,7 @@ class PollConfig(_Section):
     allowed_lateness: Duration = timedelta(minutes=5)
     overlap: Duration | None = None
     max_runtime: PositiveDuration = timedelta(minutes=4)
+    delivery_backoff: Duration = timedelta(minutes=1)
 
     @property
     def effective_overlap(self) -> timedelta:

@@ -1,0 +1,137 @@
+"""Run bookkeeping: the one-line summary, the Prometheus textfile, the heartbeat pings.
+
+None of this may fail a run: the textfile is written atomically and a failure is a warning;
+a heartbeat ping has a 5 s timeout, one attempt, and every exception is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from connector import __version__
+from connector.logsetup import redact
+
+__all__ = ["RunSummary", "Heartbeat", "write_textfile"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """Counters of one run; `line()` is the stderr summary, `as_dict()` goes to the store."""
+
+    command: str
+    started: float = field(default_factory=time.time)
+    windows: int = 0
+    api_calls: Counter[str] = field(default_factory=Counter)
+    records: int = 0
+    mapped: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    duplicates_dropped: int = 0
+    alerts_new: int = 0
+    alerts_duplicate: int = 0
+    delivered: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    outbox_size: int = 0
+    engine: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str = ""
+    exit_code: int = 0
+
+    @property
+    def duration(self) -> float:
+        return time.time() - self.started
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "windows": self.windows,
+            "api_calls": dict(self.api_calls),
+            "records": self.records,
+            "mapped": self.mapped,
+            "skipped": dict(self.skipped),
+            "duplicates_dropped": self.duplicates_dropped,
+            "alerts_new": self.alerts_new,
+            "alerts_duplicate": self.alerts_duplicate,
+            "delivered": dict(self.delivered),
+            "failed": dict(self.failed),
+            "outbox_size": self.outbox_size,
+            "engine": self.engine,
+            "checkpoint": self.checkpoint,
+            "duration_s": round(self.duration, 3),
+            "exit_code": self.exit_code,
+        }
+
+    def line(self) -> str:
+        skipped = ",".join(f"{k}={v}" for k, v in sorted(self.skipped.items())) or "0"
+        per_output = " ".join(
+            f"{name}:{self.delivered.get(name, 0)}/{self.failed.get(name, 0)}"
+            for name in sorted(set(self.delivered) | set(self.failed))
+        )
+        return (
+            f"{self.command}: windows={self.windows} api_calls={sum(self.api_calls.values())} "
+            f"records={self.records} mapped={self.mapped} skipped={skipped} "
+            f"dup_events={self.duplicates_dropped} alerts_new={self.alerts_new} "
+            f"alerts_dup={self.alerts_duplicate} delivered/failed={per_output or '-'} "
+            f"outbox={self.outbox_size} duration={self.duration:.1f}s exit={self.exit_code}"
+        )
+
+
+def write_textfile(path: Path, summary: RunSummary) -> None:
+    """Write Prometheus metrics atomically (temp file + rename in the same folder)."""
+    lines = [
+        f's1_connector_info{{version="{__version__}"}} 1',
+        f"s1_connector_last_run_timestamp_seconds {time.time():.3f}",
+        f"s1_connector_last_run_duration_seconds {summary.duration:.3f}",
+        f"s1_connector_last_run_exit_code {summary.exit_code}",
+        f"s1_connector_last_run_records {summary.records}",
+        f"s1_connector_last_run_alerts_new {summary.alerts_new}",
+        f"s1_connector_outbox_size {summary.outbox_size}",
+    ]
+    lines += [
+        f's1_connector_last_run_delivered{{output="{name}"}} {count}'
+        for name, count in sorted(summary.delivered.items())
+    ]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".metrics-")
+        with os.fdopen(fd, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("could not write metrics textfile %s: %s", path, exc)
+
+
+class Heartbeat:
+    """Healthchecks-style pings: `/start`, then the URL itself or `/<exit code>`."""
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def start(self) -> None:
+        self._ping(f"{self.url}/start", None)
+
+    def finish(self, exit_code: int, summary_line: str) -> None:
+        target = self.url if exit_code == 0 else f"{self.url}/{exit_code}"
+        self._ping(target, summary_line)
+
+    def _ping(self, url: str, body: str | None) -> None:
+        if not self.url:
+            return
+        try:
+            requests.post(url, data=(body or "").encode(), timeout=self.timeout,
+                          headers={"User-Agent": f"s1-connector/{__version__}"})
+        except requests.RequestException as exc:  # a ping never fails the run
+            log.warning("heartbeat ping failed: %s", redact(type(exc).__name__))
