@@ -48,56 +48,48 @@ def deliver_outbox(
     wall: Callable[[], float] = time.time,
 ) -> DeliveryReport:
     """Send every due outbox row to its output; record each outcome immediately."""
-    report = DeliveryReport()
+    drain = _Drain(store, backoff_base_s, wall)
     for output in outputs:
         if time.monotonic() >= deadline:
-            log.warning("run deadline reached before delivering to %s; rows stay queued", output.name)
+            log.warning(
+                "run deadline reached before delivering to %s; rows stay queued", output.name
+            )
             break
-        _deliver_one_output(store, output, deadline, backoff_base_s, wall, report)
-    return report
+        drain.output(output, deadline)
+    return drain.report
 
 
-def _deliver_one_output(
-    store: StateStore,
-    output: Output,
-    deadline: float,
-    backoff_base_s: float,
-    wall: Callable[[], float],
-    report: DeliveryReport,
-) -> None:
-    rows = store.due(output.name, wall())
-    if not rows:
-        return
-    attempts = {row.alert_id: row.attempts for row in rows}
-    answers = output.send([Pending(row.alert_id, row.body) for row in rows], deadline)
-    for answer in answers:
-        _record(store, output.name, answer, attempts.get(answer.alert_id, 0), backoff_base_s, wall,
-                report)
+@dataclass
+class _Drain:
+    store: StateStore
+    backoff_base_s: float
+    wall: Callable[[], float]
+    report: DeliveryReport = field(default_factory=DeliveryReport)
 
+    def output(self, output: Output, deadline: float) -> None:
+        rows = self.store.due(output.name, self.wall())
+        if not rows:
+            return
+        attempts = {row.alert_id: row.attempts for row in rows}
+        answers = output.send([Pending(row.alert_id, row.body) for row in rows], deadline)
+        for answer in answers:
+            self.record(output.name, answer, attempts.get(answer.alert_id, 0))
 
-def _record(
-    store: StateStore,
-    name: str,
-    answer: Delivery,
-    attempts: int,
-    backoff_base_s: float,
-    wall: Callable[[], float],
-    report: DeliveryReport,
-) -> None:
-    now = wall()
-    if answer.outcome is Outcome.DELIVERED:
-        store.ack(answer.alert_id, name, now)
-        report.delivered[name] += 1
-        return
-    report.failed[name] += 1
-    if answer.outcome is Outcome.GONE:
-        report.gone.add(name)
-    if answer.outcome is Outcome.AUTH:
-        report.auth_failed.add(name)
-    rejected = answer.outcome is Outcome.REJECTED
-    delay = next_attempt_delay(attempts, backoff_base_s, answer.retry_after)
-    with store.transaction():
-        store.fail(answer.alert_id, name, answer.reason, now + delay, rejected)
-    log.warning(
-        "output %s: alert %s %s: %s", name, answer.alert_id, answer.outcome.value, answer.reason
-    )
+    def record(self, name: str, answer: Delivery, attempts: int) -> None:
+        now = self.wall()
+        if answer.outcome is Outcome.DELIVERED:
+            self.store.ack(answer.alert_id, name, now)
+            self.report.delivered[name] += 1
+            return
+        self.report.failed[name] += 1
+        if answer.outcome is Outcome.GONE:
+            self.report.gone.add(name)
+        if answer.outcome is Outcome.AUTH:
+            self.report.auth_failed.add(name)
+        rejected = answer.outcome is Outcome.REJECTED
+        delay = next_attempt_delay(attempts, self.backoff_base_s, answer.retry_after)
+        with self.store.transaction():
+            self.store.fail(answer.alert_id, name, answer.reason, now + delay, rejected)
+        log.warning(
+            "output %s: alert %s %s: %s", name, answer.alert_id, answer.outcome.value, answer.reason
+        )

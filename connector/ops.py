@@ -20,7 +20,7 @@ import requests
 from connector import __version__
 from connector.logsetup import redact
 
-__all__ = ["RunSummary", "Heartbeat", "write_textfile"]
+__all__ = ["Heartbeat", "RunSummary", "write_textfile"]
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,11 @@ class Heartbeat:
         if not self.url:
             return
         try:
-            requests.post(url, data=(body or "").encode(), timeout=self.timeout,
-                          headers={"User-Agent": f"s1-connector/{__version__}"})
+            requests.post(
+                url,
+                data=(body or "").encode(),
+                timeout=self.timeout,
+                headers={"User-Agent": f"s1-connector/{__version__}"},
+            )
         except requests.RequestException as exc:  # a ping never fails the run
             log.warning("heartbeat ping failed: %s", redact(type(exc).__name__))

@@ -37,19 +37,21 @@ _MIGRATIONS: dict[int, str] = {
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE checkpoints (source TEXT PRIMARY KEY, checkpoint_ms INTEGER NOT NULL,
                               updated_at REAL NOT NULL);
-    CREATE TABLE engine_state (name TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at REAL NOT NULL);
+    CREATE TABLE engine_state (name TEXT PRIMARY KEY, state TEXT NOT NULL,
+                               updated_at REAL NOT NULL);
     CREATE TABLE seen_events (event_id TEXT PRIMARY KEY, event_ms INTEGER NOT NULL);
     CREATE INDEX seen_events_ms ON seen_events (event_ms);
     CREATE TABLE outbox (alert_id TEXT NOT NULL, output TEXT NOT NULL, body BLOB NOT NULL,
                          created_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-                         next_attempt_at REAL NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+                         next_attempt_at REAL NOT NULL DEFAULT 0,
+                         last_error TEXT NOT NULL DEFAULT '',
                          rejected INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (alert_id, output));
-    CREATE TABLE delivered (alert_id TEXT NOT NULL, output TEXT NOT NULL, delivered_at REAL NOT NULL,
-                            PRIMARY KEY (alert_id, output));
+    CREATE TABLE delivered (alert_id TEXT NOT NULL, output TEXT NOT NULL,
+                            delivered_at REAL NOT NULL, PRIMARY KEY (alert_id, output));
     CREATE INDEX delivered_at ON delivered (delivered_at);
     CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, command TEXT NOT NULL,
-                       started_at REAL NOT NULL, finished_at REAL NOT NULL, exit_code INTEGER NOT NULL,
-                       summary TEXT NOT NULL);
+                       started_at REAL NOT NULL, finished_at REAL NOT NULL,
+                       exit_code INTEGER NOT NULL, summary TEXT NOT NULL);
     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
 }
@@ -132,7 +134,9 @@ class StateStore:
         return store
 
     def _migrate(self, fresh: bool) -> None:
-        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {
+            r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
         if "meta" not in tables:
             if tables or not fresh:
                 raise StateError(f"{self.path} is not an s1-connector state store")
@@ -185,7 +189,8 @@ class StateStore:
 
     def set_checkpoint(self, source: str, checkpoint_ms: int) -> None:
         self._conn.execute(
-            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (source, checkpoint_ms, time.time())
+            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
+            (source, checkpoint_ms, time.time()),
         )
 
     def engine_state(self, name: str = "poll") -> dict[str, Any] | None:
@@ -268,7 +273,9 @@ class StateStore:
             "ORDER BY created_at, alert_id",
             (output, now),
         )
-        return [OutboxRow(*r[:7], bool(r[7])) for r in rows]
+        return [
+            OutboxRow(r[0], r[1], bytes(r[2]), r[3], r[4], r[5], r[6], bool(r[7])) for r in rows
+        ]
 
     def ack(self, alert_id: str, output: str, now: float) -> None:
         """Record a delivery: the row leaves the outbox, the id enters `delivered` (atomically)."""
@@ -313,11 +320,15 @@ class StateStore:
 
     def delivered_ids(self, output: str | None = None) -> list[tuple[str, str]]:
         sql = "SELECT alert_id, output FROM delivered"
-        rows = self._conn.execute(sql + (" WHERE output=?" if output else ""), (output,) if output else ())
+        rows = self._conn.execute(
+            sql + (" WHERE output=?" if output else ""), (output,) if output else ()
+        )
         return [(r[0], r[1]) for r in rows]
 
     def prune_delivered(self, now: float) -> None:
-        self._conn.execute("DELETE FROM delivered WHERE delivered_at < ?", (now - DELIVERED_KEEP_S,))
+        self._conn.execute(
+            "DELETE FROM delivered WHERE delivered_at < ?", (now - DELIVERED_KEEP_S,)
+        )
 
     # -- runs ----------------------------------------------------------------------------------
 

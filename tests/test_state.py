@@ -66,9 +66,8 @@ def test_corrupt_matcher_state_is_reported(store: StateStore) -> None:
 
 def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    with RunLock(path):
-        with pytest.raises(LockHeld, match="previous run still active"):
-            RunLock(path).acquire()
+    with RunLock(path), pytest.raises(LockHeld, match="previous run still active"):
+        RunLock(path).acquire()
     RunLock(path).acquire().release()
 
 

@@ -22,6 +22,7 @@ class Rule:
     `threat` is the TOML's `[[rule.threat]]` list as-is (ECS `threat.*` shape: framework,
     tactic {id, name, reference}, technique [{id, name, reference, subtechnique}]).
     `source` names the file it came from (for messages); `version` is a string ("1" if absent).
+    `query_line_offset` is the number of file lines before the query text (0 when unknown).
     """
 
     rule_id: str
@@ -36,6 +37,8 @@ class Rule:
     references: tuple[str, ...] = ()
     source: str = ""
     language: str = "eql"
+    query_line_offset: int = 0
+    """Lines before the query's first line in `source` (so errors point into the file)."""
 
 
 @dataclass(frozen=True)

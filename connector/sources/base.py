@@ -33,6 +33,8 @@ class SourceStats:
 
     `api_calls` counts requests by endpoint label (`dv/init-query`, `sdl/queries:GET`, ...).
     `skipped` counts records dropped before mapping, by reason (`prefilter`, `not-json`, ...).
+    `relaunches` counts remote queries run again (expired, failed); `clamped_windows` counts
+    windows cut short by the console's retention; `objects` counts files/S3 objects read.
     """
 
     api_calls: Counter[str] = field(default_factory=Counter)
@@ -43,6 +45,9 @@ class SourceStats:
     records: int = 0
     truncated_windows: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    relaunches: int = 0
+    clamped_windows: int = 0
+    objects: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +59,9 @@ class SourceStats:
             "records": self.records,
             "truncated_windows": self.truncated_windows,
             "skipped": dict(self.skipped),
+            "relaunches": self.relaunches,
+            "clamped_windows": self.clamped_windows,
+            "objects": self.objects,
         }
 
 

@@ -1,0 +1,273 @@
+"""The alert document: one nested ECS object per rule match, with a deterministic id.
+
+| key                          | value                                                          |
+|------------------------------|----------------------------------------------------------------|
+| `@timestamp`                 | last matched event's `@timestamp` (UTC, ms)                    |
+| `event.kind` / `.id`         | `"alert"` / `alert_id(match)`                                  |
+| `event.created`              | when the connector produced the alert (`created`)              |
+| `event.start` / `.end`       | first / last matched `@timestamp`                              |
+| `event.risk_score`           | the rule's risk score                                          |
+| `message`, `event.reason`    | the reason line ("cmd.exe /c … started by WINWORD.EXE on …")   |
+| `rule.*`, `threat`, `tags`   | from the rule file                                             |
+| `host.*`, `user.*`, `process.*` | from the first matched event                                |
+| `source.*`, `destination.*`, `network.*` | from the first network event (if any)              |
+| `sequence.join_key`         | the join key values                                            |
+| `sequence.events`           | the matched events, nested, in order                           |
+| `sequence.gap_s`            | seconds from the first to the last matched event               |
+| `sentinel_one.storyline.id`  | the storyline of the first event's process                     |
+| `sentinel_one.console_url`   | console link for the host, when the console URL is known       |
+
+`alert_id` depends only on the rule id, the join key values and the matched events' S1 ids,
+so `poll`, `hunt` and `replay` give the same match the same id on any machine.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from connector.detection.model import Event, Match, Rule
+from connector.ecsutil import nest
+from connector.timeutil import format_utc, to_datetime, to_epoch_ms
+
+__all__ = ["ALERT_ID_VERSION", "TEST_RULE_ID", "alert_id", "build_alert", "test_alert"]
+
+ALERT_ID_VERSION = "s1-alert-v1"
+"""Recipe tag hashed into every id: change it only together with the recipe."""
+
+TEST_RULE_ID = "s1-connector-test"
+_FIRST_EVENT_PREFIXES = ("host.", "user.", "process.")
+_NETWORK_PREFIXES = ("source.", "destination.", "network.")
+_REASON_SUBJECT_CHARS = 60
+_WHITESPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
+# Where a console link points. The console's routes are not part of its public API; this
+# endpoint-list filter is the form seen in public integrations, so an analyst lands on the
+# host. Change it here only.
+_CONSOLE_HOST_PATH = "/sentinels/devices?filter="
+
+
+def alert_id(match: Match) -> str:
+    """Lowercase hex SHA-256 of a versioned canonical encoding of the match.
+
+    The encoding is a JSON array `[version, rule id, [join values], [event ids]]`: JSON
+    quoting makes the parts unambiguous (no separator can be forged from inside a value),
+    and no wall-clock time or run id takes part.
+    """
+    parts = [
+        ALERT_ID_VERSION,
+        match.rule.rule_id,
+        list(match.join_key),
+        [_event_key(event) for event in match.events],
+    ]
+    return hashlib.sha256(_canonical_json(parts).encode("ascii")).hexdigest()
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def _event_key(event: Event) -> str:
+    """The S1 event id; an event without one (never from our mapper) is keyed by content."""
+    event_id = event.get("event.id")
+    if event_id is not None and event_id != "":
+        return str(event_id)
+    return "sha256:" + hashlib.sha256(_canonical_json(event).encode("ascii")).hexdigest()
+
+
+def build_alert(match: Match, *, created: datetime, console_url: str = "") -> dict[str, Any]:
+    """The nested ECS alert document for a match (see the module table).
+
+    Raises ValueError for a match without events (the engine never emits one).
+    """
+    if not match.events:
+        raise ValueError(f"match of rule {match.rule.rule_id!r} has no events")
+    first = match.events[0]
+    network = _network_event(match.events)
+    flat: dict[str, Any] = {}
+    flat.update(_with_prefixes(first, _FIRST_EVENT_PREFIXES))
+    if network is not None:
+        flat.update(_with_prefixes(network, _NETWORK_PREFIXES))
+    flat.update(_event_fields(match, created))
+    flat.update(_rule_fields(match.rule))
+    flat.update(_sequence_fields(match))
+    flat.update(_sentinel_one_fields(first, console_url))
+    reason = reason_line(match)
+    flat["message"] = flat["event.reason"] = reason
+    doc = nest(flat)
+    doc["threat"] = copy.deepcopy(list(match.rule.threat))
+    doc["tags"] = list(match.rule.tags)
+    return doc
+
+
+def _with_prefixes(event: Event, prefixes: tuple[str, ...]) -> dict[str, Any]:
+    return {k: copy.deepcopy(v) for k, v in event.items() if k.startswith(prefixes)}
+
+
+def _network_event(events: Iterable[Event]) -> Event | None:
+    """The first event that describes a connection (category network or a destination)."""
+    for event in events:
+        if "network" in _as_list(event.get("event.category")) or "destination.ip" in event:
+            return event
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _timestamp(event: Event) -> datetime | None:
+    return to_datetime(event.get("@timestamp"))
+
+
+def _event_fields(match: Match, created: datetime) -> dict[str, Any]:
+    start, end = _timestamp(match.events[0]), _timestamp(match.events[-1])
+    fields: dict[str, Any] = {
+        "@timestamp": format_utc(end or created),
+        "event.kind": "alert",
+        "event.id": alert_id(match),
+        "event.created": format_utc(created),
+        "event.risk_score": match.rule.risk_score,
+    }
+    if start is not None and end is not None:
+        fields["event.start"] = format_utc(start)
+        fields["event.end"] = format_utc(end)
+        # ECS event.duration is in nanoseconds; ms precision is all the events carry.
+        fields["event.duration"] = (to_epoch_ms(end) - to_epoch_ms(start)) * 1_000_000
+    return fields
+
+
+def _rule_fields(rule: Rule) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "rule.id": rule.rule_id,
+        "rule.name": rule.name,
+        "rule.version": rule.version or "1",
+        "rule.severity": rule.severity,
+        "rule.risk_score": rule.risk_score,
+    }
+    if rule.description:
+        fields["rule.description"] = rule.description
+    if rule.references:
+        fields["rule.reference"] = rule.references[0]
+    return fields
+
+
+def _sequence_fields(match: Match) -> dict[str, Any]:
+    return {
+        "sequence.join_key": list(match.join_key),
+        "sequence.events": [nest(event) for event in match.events],
+        "sequence.gap_s": _gap_seconds(match.events),
+    }
+
+
+def _gap_seconds(events: tuple[Event, ...]) -> float:
+    """Seconds from the first to the last matched event (0.0 when unknown or single)."""
+    start, end = _timestamp(events[0]), _timestamp(events[-1])
+    if start is None or end is None:
+        return 0.0
+    return (to_epoch_ms(end) - to_epoch_ms(start)) / 1000.0
+
+
+def _sentinel_one_fields(first: Event, console_url: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    storyline = first.get("sentinel_one.tgt.process.storyline.id") or first.get(
+        "sentinel_one.src.process.storyline.id"
+    )
+    if storyline:
+        fields["sentinel_one.storyline.id"] = storyline
+    for key in ("sentinel_one.site.id", "sentinel_one.account.id"):
+        if first.get(key):
+            fields[key] = first[key]
+    link = console_link(console_url, first.get("host.name"))
+    if link:
+        fields["sentinel_one.console_url"] = link
+    return fields
+
+
+def console_link(console_url: str, host_name: Any) -> str:
+    """A console URL that opens the endpoint list filtered to the host; "" when unknown."""
+    if not console_url:
+        return ""
+    base = console_url.rstrip("/")
+    if not host_name:
+        return base
+    query = json.dumps({"computerName__contains": str(host_name)}, separators=(",", ":"))
+    return base + _CONSOLE_HOST_PATH + quote(query, safe="")
+
+
+def reason_line(match: Match) -> str:
+    """One human sentence: what ran, who started it, where, what it reached, how fast.
+
+    `cmd.exe /c … started by WINWORD.EXE on WS-0042 connected to 203.0.113.9:443 within 4.2 s`.
+    Control characters and line breaks become single spaces: this is a summary line.
+    """
+    first = match.events[0]
+    parts = [_subject(first, match.rule)]
+    parent = first.get("process.parent.name")
+    if parent and "start" in _as_list(first.get("event.type")):
+        parts.append(f"started by {_clean(str(parent))}")
+    if first.get("host.name"):
+        parts.append(f"on {_clean(str(first['host.name']))}")
+    parts.extend(_network_phrase(match.events))
+    if len(match.events) > 1:
+        parts.append(f"within {_gap_seconds(match.events):.1f} s")
+    return " ".join(parts)
+
+
+def _subject(first: Event, rule: Rule) -> str:
+    text = first.get("process.command_line") or first.get("process.name")
+    if not text:
+        return _clean(rule.name)
+    return _shorten(_clean(str(text)), _REASON_SUBJECT_CHARS)
+
+
+def _network_phrase(events: tuple[Event, ...]) -> list[str]:
+    network = _network_event(events)
+    if network is None:
+        return [f"followed by {len(events) - 1} more event(s)"] if len(events) > 1 else []
+    address = network.get("destination.ip") or network.get("destination.address")
+    if not address:
+        return []
+    port = network.get("destination.port")
+    host = f"[{address}]" if ":" in str(address) and port is not None else str(address)
+    return [f"connected to {host}:{port}" if port is not None else f"connected to {host}"]
+
+
+def _clean(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + " …"
+
+
+def test_alert(created: datetime) -> dict[str, Any]:
+    """A clearly marked test alert for `check --send-test`: rule name says TEST, tag "test".
+
+    Deterministic for a given `created`, so a resent test carries the same id.
+    """
+    rule = Rule(
+        rule_id=TEST_RULE_ID,
+        name="TEST ALERT - s1-connector delivery check (not a detection)",
+        query="",
+        severity="low",
+        risk_score=0,
+        description="Sent by `s1-connector check --send-test` to prove this output works.",
+        tags=("test",),
+    )
+    event: Event = {
+        "@timestamp": format_utc(created),
+        "event.id": f"test-{to_epoch_ms(created)}",
+        "event.kind": "event",
+        "host.name": "s1-connector-test",
+    }
+    doc = build_alert(Match(rule=rule, events=(event,)), created=created)
+    doc["message"] = doc["event"]["reason"] = "TEST alert from s1-connector: delivery check"
+    return doc

@@ -1,0 +1,205 @@
+"""Precompiled string matchers: wildcards, Lucene-style regexes and CIDR lists.
+
+Everything here is built once per rule and then only called. A `StringMatcher` answers
+"does this string match any of the patterns" with the cheapest check that is exact:
+
+| patterns (after case folding)  | check used                      |
+|--------------------------------|---------------------------------|
+| `"cmd.exe"`                    | set membership                  |
+| `"*.bat"`, `"*.cmd"`           | `str.endswith(tuple)`           |
+| `"c:\\windows\\*"`             | `str.startswith(tuple)`         |
+| `"*http://*"`                  | substring test                  |
+| `"a*b?c"`, regexes             | one compiled regex (fullmatch)  |
+
+Wildcards: `*` is any run of characters (also none), `?` exactly one; everything else is
+literal. Every pattern is anchored to the whole value. Case folding uses `str.casefold` on both
+sides.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["CidrSet", "StringMatcher", "lucene_regex", "wildcard_regex"]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
+class StringMatcher:
+    """Matches a string against a set of patterns; see the module docstring.
+
+    `fold` means both sides are case-folded. `matches(s)` is the whole contract."""
+
+    fold: bool = False
+    exact: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
+    contains: tuple[str, ...] = ()
+    any_string: bool = False
+    regex: re.Pattern[str] | None = None
+
+    @classmethod
+    def wildcards(cls, patterns: Iterable[str], fold: bool) -> StringMatcher:
+        """Matcher for EQL wildcard patterns (`:`, `like`, `like~`)."""
+        regexes: list[str] = []
+        exact: set[str] = set()
+        prefixes: list[str] = []
+        suffixes: list[str] = []
+        contains: list[str] = []
+        any_string = False
+        for raw in patterns:
+            pattern = raw.casefold() if fold else raw
+            core = pattern.strip("*")
+            if "?" in pattern or "*" in core:
+                regexes.append(wildcard_regex(pattern))
+            elif pattern == core:
+                exact.add(pattern)
+            elif not core:
+                any_string = True
+            elif pattern.startswith("*") and pattern.endswith("*"):
+                contains.append(core)
+            elif pattern.endswith("*"):
+                prefixes.append(core)
+            else:
+                suffixes.append(core)
+        regex = re.compile("|".join(regexes), re.DOTALL) if regexes else None
+        return cls(
+            fold,
+            frozenset(exact),
+            tuple(prefixes),
+            tuple(suffixes),
+            tuple(contains),
+            any_string,
+            regex,
+        )
+
+    @classmethod
+    def literal(cls, kind: str, texts: Sequence[str], fold: bool) -> StringMatcher:
+        """Matcher for `startswith`/`endswith`/`stringcontains` (no wildcards: `*` is literal)."""
+        folded = tuple(t.casefold() if fold else t for t in texts)
+        if kind == "prefix":
+            return cls(fold, prefixes=folded)
+        if kind == "suffix":
+            return cls(fold, suffixes=folded)
+        return cls(fold, contains=folded)
+
+    @classmethod
+    def regexes(cls, patterns: Iterable[str], fold: bool) -> StringMatcher:
+        """Matcher for `regex`/`regex~` (Lucene syntax, anchored)."""
+        flags = re.DOTALL | (re.IGNORECASE if fold else 0)
+        joined = "|".join(f"(?:{lucene_regex(p)})" for p in patterns)
+        return cls(False, regex=re.compile(joined, flags))
+
+    def matches(self, value: str) -> bool:
+        """True when `value` matches at least one pattern."""
+        if self.any_string:
+            return True
+        text = value.casefold() if self.fold else value
+        if text in self.exact:
+            return True
+        if self.suffixes and text.endswith(self.suffixes):
+            return True
+        if self.prefixes and text.startswith(self.prefixes):
+            return True
+        for needle in self.contains:
+            if needle in text:
+                return True
+        return self.regex is not None and self.regex.fullmatch(text) is not None
+
+
+def wildcard_regex(pattern: str) -> str:
+    """Regex source for one wildcard pattern, to be used with `fullmatch`."""
+    out: list[str] = []
+    for char in pattern:
+        if char == "*":
+            out.append(".*")
+        elif char == "?":
+            out.append(".")
+        else:
+            out.append(re.escape(char))
+    return "(?:" + "".join(out) + ")"
+
+
+# Lucene treats these as ordinary characters where Python gives them a meaning.
+_LUCENE_LITERAL_OUTSIDE_CLASS = {"^": r"\^", "$": r"\$"}
+
+
+def lucene_regex(pattern: str) -> str:
+    """Translate a Lucene (Elasticsearch `regexp`) pattern into Python `re` syntax.
+
+    Lucene patterns are always anchored (we use `fullmatch`), `.` matches any character (we use
+    DOTALL), and `^`/`$` are literal characters. Raises ValueError for Python-only syntax
+    (`(?...)` groups) that Lucene would read differently."""
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]" or (out[-1] == "[" or out[-1] == "[^")
+            out.append(char)
+        elif char == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                out.append("[^")
+                i += 2
+                continue
+            out.append(char)
+        elif char == "(" and pattern[i + 1 : i + 2] == "?":
+            raise ValueError(f"regex group syntax '(?' is not Lucene syntax: {pattern!r}")
+        else:
+            out.append(_LUCENE_LITERAL_OUTSIDE_CLASS.get(char, char))
+        i += 1
+    return "".join(out)
+
+
+class CidrSet:
+    """A precompiled list of IPv4/IPv6 networks for `cidrmatch`.
+
+    Networks may omit the prefix (a single address) and use any letter case. An IPv4 address
+    never matches an IPv6 network and vice versa; a value that is not an IP address matches
+    nothing."""
+
+    def __init__(self, networks: Iterable[str]) -> None:
+        v4: list[tuple[int, int]] = []
+        v6: list[tuple[int, int]] = []
+        for text in networks:
+            try:
+                net = ipaddress.ip_network(text.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an IP network: {text!r}") from exc
+            mask = int(net.netmask)
+            (v4 if net.version == 4 else v6).append((int(net.network_address), mask))
+        self._v4 = tuple(v4)
+        self._v6 = tuple(v6)
+        self._cache: dict[str, bool] = {}
+
+    def contains(self, value: object) -> bool:
+        """True if `value` is an IP address string inside one of the networks."""
+        if not isinstance(value, str):
+            return False
+        hit = self._cache.get(value)
+        if hit is None:
+            hit = self._lookup(value)
+            # Addresses repeat a lot in telemetry; the cache is bounded so it cannot grow forever.
+            if len(self._cache) > 65_536:
+                self._cache.clear()
+            self._cache[value] = hit
+        return hit
+
+    def _lookup(self, value: str) -> bool:
+        try:
+            address = ipaddress.ip_address(value.strip())
+        except ValueError:
+            return False
+        number = int(address)
+        nets = self._v4 if address.version == 4 else self._v6
+        return any(number & mask == base for base, mask in nets)

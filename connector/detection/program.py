@@ -1,0 +1,119 @@
+"""A rule compiled for the engine: per stage, its category, condition and join-key fields.
+
+`compile_rule(rule)` parses the rule's query and compiles every stage once. `with runs=N`
+stages are expanded into N stages that share one compiled condition; pipes are rejected
+(detection evaluates streams, `| head`/`| tail` have no meaning there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from connector.detection.eql import ast
+from connector.detection.eql.compiler import CompiledCondition, compile_condition
+from connector.detection.eql.parser import parse
+from connector.detection.model import Rule
+from connector.errors import RuleError
+
+__all__ = ["CompiledRule", "KeyField", "Stage", "compile_query", "compile_rule"]
+
+
+@dataclass(frozen=True)
+class KeyField:
+    """A join key: the field name and whether it was written `?name` (null is then a value)."""
+
+    name: str
+    optional: bool
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage (or the single event query, or `until`) ready to evaluate."""
+
+    category: str | None
+    condition: CompiledCondition
+    keys: tuple[KeyField, ...]
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule ready for the engine.
+
+    `stages` holds the distinct stage conditions; `order` maps each (expanded) position in the
+    sequence to an index into `stages`. A single-event rule has one stage and `sequence` False.
+    `fingerprint` changes whenever the query text changes (persisted state is then dropped).
+    """
+
+    rule: Rule
+    query: ast.Query
+    stages: tuple[Stage, ...]
+    order: tuple[int, ...]
+    until: Stage | None
+    maxspan_ms: int | None
+    sequence: bool
+    fingerprint: str
+
+    def fields(self) -> frozenset[str]:
+        """Every field the rule reads (conditions and join keys)."""
+        names: set[str] = set()
+        for stage in self._all_stages():
+            names.update(stage.condition.fields)
+            names.update(key.name for key in stage.keys)
+        return frozenset(names)
+
+    def _all_stages(self) -> Iterator[Stage]:
+        yield from self.stages
+        if self.until is not None:
+            yield self.until
+
+
+def compile_rule(rule: Rule) -> CompiledRule:
+    """Parse and compile `rule.query`; raise RuleError naming the rule file and position."""
+    source = rule.source or rule.name
+    query = parse(rule.query, source, line_offset=rule.query_line_offset)
+    return compile_query(query, rule)
+
+
+def compile_query(query: ast.Query, rule: Rule) -> CompiledRule:
+    """Compile an already parsed query for `rule` (pipes are rejected)."""
+    if query.pipes:
+        pipe = query.pipes[0]
+        message = f"pipe `| {pipe.name}` is not supported in detection rules"
+        raise _error(query, rule, message, pipe)
+    fingerprint = hashlib.sha256(rule.query.encode("utf-8")).hexdigest()[:16]
+    body = query.body
+    if isinstance(body, ast.EventQuery):
+        stage = _stage(query, rule, body, ())
+        return CompiledRule(rule, query, (stage,), (0,), None, None, False, fingerprint)
+    stages = tuple(_stage(query, rule, s.query, (*body.by, *s.by)) for s in body.stages)
+    order = tuple(i for i, s in enumerate(body.stages) for _ in range(s.runs))
+    until = None
+    if body.until is not None:
+        until = _stage(query, rule, body.until.query, (*body.by, *body.until.by))
+    return CompiledRule(rule, query, stages, order, until, body.maxspan_ms, True, fingerprint)
+
+
+def _stage(
+    query: ast.Query, rule: Rule, event: ast.EventQuery, keys: tuple[ast.Expr, ...]
+) -> Stage:
+    try:
+        condition = compile_condition(event.condition)
+    except ValueError as exc:
+        raise _error(query, rule, str(exc), event) from exc
+    key_fields: list[KeyField] = []
+    for key in keys:
+        if not isinstance(key, ast.Field):
+            raise _error(query, rule, "join keys must be field names", event)
+        key_fields.append(KeyField(key.name, key.optional))
+    return Stage(event.category, condition, tuple(key_fields))
+
+
+def _error(
+    query: ast.Query, rule: Rule, message: str, where: ast.EventQuery | ast.Pipe
+) -> RuleError:
+    lines = query.text.splitlines() or [""]
+    shown = lines[where.line - 1] if 0 < where.line <= len(lines) else ""
+    line = where.line + rule.query_line_offset
+    return RuleError(message, source=query.source, line=line, column=where.column, text=shown)

@@ -1,0 +1,164 @@
+"""Rule files: Elastic detection-rules TOML to `Rule` objects.
+
+A rule file has a `[metadata]` table and a `[rule]` table (`name`, `rule_id`, `type`,
+`language`, `query`, `severity`, `risk_score`, `version`, `description`, `tags`,
+`references`) and `[[rule.threat]]` entries (MITRE ATT&CK). Only `type = "eql"` rules are
+evaluated; other types are skipped with a log line by `load_rules`.
+
+Every EQL rule is parsed and compiled when loaded, so a file using an unsupported construct
+(`join`, `sample`, lineage, `![...]`, pipes) is rejected here, with the file, the line and the
+column in the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from collections.abc import Collection, Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from connector.detection.model import Rule
+from connector.detection.program import compile_rule
+from connector.errors import RuleError
+
+__all__ = ["builtin_rule_files", "load_rules", "parse_rule_file", "read_rule_file"]
+
+log = logging.getLogger(__name__)
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_QUERY_LINE = re.compile(r"""^\s*query\s*=\s*('''|\"\"\"|'|")(.*)$""")
+
+
+def builtin_rule_files() -> list[Path]:
+    """The bundled rule files (`connector/rules/*.toml`), sorted."""
+    folder = resources.files("connector").joinpath("rules")
+    return sorted(Path(str(item)) for item in folder.iterdir() if item.name.endswith(".toml"))
+
+
+def load_rules(
+    builtin: bool = True, paths: Sequence[Path] = (), disabled: Collection[str] = ()
+) -> list[Rule]:
+    """Load the bundled rules (if `builtin`) and every `*.toml` under `paths` (files or
+    folders, searched recursively). Rules whose `rule_id` or name is in `disabled` and
+    non-EQL rules are skipped. Raises RuleError for a broken file or a duplicate rule_id."""
+    files = builtin_rule_files() if builtin else []
+    for path in paths:
+        files.extend(_rule_files(Path(path)))
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    for file in files:
+        rule = parse_rule_file(file)
+        if rule.language != "eql":
+            log.info("skipping %s: rule type %r is not EQL", file, rule.language)
+            continue
+        if rule.rule_id in disabled or rule.name in disabled:
+            log.info("skipping disabled rule %s (%s)", rule.rule_id, rule.name)
+            continue
+        if rule.rule_id in seen:
+            raise RuleError(
+                f"duplicate rule_id {rule.rule_id} (also in {seen[rule.rule_id]})",
+                source=str(file),
+            )
+        seen[rule.rule_id] = str(file)
+        rules.append(rule)
+    return rules
+
+
+def _rule_files(path: Path) -> Iterator[Path]:
+    if path.is_dir():
+        yield from sorted(p for p in path.rglob("*.toml") if p.is_file())
+    elif path.is_file():
+        yield path
+    else:
+        raise RuleError("rule path does not exist", source=str(path))
+
+
+def parse_rule_file(path: Path) -> Rule:
+    """Read one rule file and, for EQL rules, parse and compile its query.
+
+    Non-EQL rules are returned with their `language` (not compiled). Raises RuleError naming
+    the file (and line/column where known) when the file is unreadable or the query invalid."""
+    rule = read_rule_file(path)
+    if rule.language == "eql":
+        compile_rule(rule)
+    return rule
+
+
+def read_rule_file(path: Path) -> Rule:
+    """Read one rule file into a `Rule` without compiling the query."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"cannot read rule file: {exc}", source=source) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(exc, source, text) from exc
+    return _rule_from_toml(data, source, _query_line_offset(text))
+
+
+def _toml_error(exc: tomllib.TOMLDecodeError, source: str, text: str) -> RuleError:
+    found = _TOML_POSITION.search(str(exc))
+    message = _TOML_POSITION.sub("", str(exc)).strip()
+    if found is None:
+        return RuleError(f"invalid TOML: {message}", source=source)
+    line, column = int(found.group(1)), int(found.group(2))
+    lines = text.splitlines()
+    shown = lines[line - 1] if 0 < line <= len(lines) else ""
+    return RuleError(
+        f"invalid TOML: {message}", source=source, line=line, column=column, text=shown
+    )
+
+
+def _query_line_offset(text: str) -> int:
+    """Lines of the file before the query's first line (multi-line strings start on the next)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        found = _QUERY_LINE.match(line)
+        if found:
+            quote, rest = found.group(1), found.group(2)
+            multiline = len(quote) == 3 and not rest.strip()
+            return number if multiline else number - 1
+    return 0
+
+
+def _rule_from_toml(data: dict[str, Any], source: str, offset: int) -> Rule:
+    table = data.get("rule")
+    if not isinstance(table, dict):
+        raise RuleError("no [rule] table", source=source)
+    metadata = data.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = {}
+    language = str(table.get("language") or table.get("type") or "")
+    required = ("name", "rule_id", "query") if language == "eql" else ("name", "rule_id")
+    missing = [key for key in required if not isinstance(table.get(key), str)]
+    if missing:
+        raise RuleError(f"[rule] lacks {', '.join(missing)}", source=source)
+    if language == "eql" and table.get("type", "eql") != "eql":
+        language = str(table.get("type"))
+    return Rule(
+        rule_id=table["rule_id"],
+        name=table["name"],
+        query=str(table.get("query", "")),
+        severity=str(table.get("severity", "low")),
+        risk_score=_risk_score(table.get("risk_score", 21), source),
+        version=str(table.get("version") or metadata.get("version") or "1"),
+        description=str(table.get("description", "")).strip(),
+        threat=tuple(t for t in table.get("threat", ()) if isinstance(t, dict)),
+        tags=tuple(str(t) for t in table.get("tags", ())),
+        references=tuple(str(r) for r in table.get("references", ())),
+        source=source,
+        language=language,
+        query_line_offset=offset,
+    )
+
+
+def _risk_score(value: object, source: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100:
+        return value
+    raise RuleError(
+        f"risk_score must be a whole number from 0 to 100, got {value!r}", source=source
+    )

@@ -1,0 +1,192 @@
+"""The sequence matcher: Elasticsearch's EQL sequence semantics over an ordered stream.
+
+State is one table per stage, keyed by the join key: `slots[s][key]` is the pending sequence
+that has filled stages `0..s` (only the newest one per stage and key survives, as in
+Elasticsearch, where advancing takes the latest earlier sequence and trims older ones).
+
+For one event, stages are tried from the last to the first. That order is the point: the
+event first completes or advances sequences that were pending *before* it, and only then
+starts a new one, so a single event never fills two stages of the same sequence.
+
+Rules implemented (eql-semantics.md §4):
+
+* a later stage needs an event strictly after the previous stage's event (positions compare
+  `(timestamp, tiebreaker, arrival)`);
+* `maxspan` is inclusive and measured from the first event; a sequence that would exceed it is
+  dropped when the next stage's event arrives, and evicted as time passes anyway;
+* completion emits the sequence once and removes it;
+* an `until` event cancels the pending sequences of its key that lie before it;
+* without maxspan, at most `max_pending` sequences are kept (oldest evicted first, counted).
+
+`dump()`/`load()` give a plain JSON-serialisable form of the state.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from connector.detection.model import Event
+
+__all__ = ["Key", "Pending", "Position", "SequenceMatcher"]
+
+Key = tuple[Any, ...]
+Position = tuple[Any, ...]
+"""(ticks, tiebreaker kind, tiebreaker, arrival): total order of events."""
+
+
+class Pending:
+    """A partly matched sequence: where it is, when it started, its events so far."""
+
+    __slots__ = ("events", "key", "last", "stage", "start")
+
+    def __init__(self, key: Key, start: float, last: Position, events: list[Event]) -> None:
+        self.key = key
+        self.start = start
+        self.last = last
+        self.events = events
+        self.stage = 0
+
+
+class SequenceMatcher:
+    """State machine for one sequence rule with `stages` stages (runs already expanded).
+
+    `maxspan` is in the same ticks as positions' first element; None means no limit."""
+
+    def __init__(self, stages: int, maxspan: float | None, max_pending: int) -> None:
+        if stages < 2:
+            raise ValueError("a sequence has at least two stages")
+        self.stages = stages
+        self.maxspan = maxspan
+        self.max_pending = max_pending
+        self.slots: list[dict[Key, Pending]] = [{} for _ in range(stages - 1)]
+        # Creation order of pendings, for eviction; entries may be stale (already gone).
+        self._order: deque[Pending] = deque()
+        self.evicted = 0
+        self.rejected_maxspan = 0
+
+    @property
+    def pending_count(self) -> int:
+        """How many sequences are waiting for their next stage."""
+        return sum(len(slot) for slot in self.slots)
+
+    def until(self, keys: Sequence[Key], position: Position) -> None:
+        """An `until` event at `position`: cancel earlier pending sequences of these keys."""
+        for key in keys:
+            for slot in self.slots:
+                pending = slot.get(key)
+                if pending is not None and pending.last < position:
+                    del slot[key]
+
+    def advance(
+        self, stage: int, keys: Sequence[Key], position: Position, event: Event
+    ) -> list[Pending]:
+        """The event at `position` matches `stage` for `keys`; returns completed sequences.
+
+        Call for the stages an event matches from the last stage to the first."""
+        if stage == 0:
+            for key in keys:
+                self._start(key, position, event)
+            return []
+        completed: list[Pending] = []
+        previous = self.slots[stage - 1]
+        for key in keys:
+            pending = previous.get(key)
+            if pending is None or not pending.last < position:
+                continue
+            del previous[key]
+            if self.maxspan is not None and position[0] - pending.start > self.maxspan:
+                self.rejected_maxspan += 1
+                continue
+            pending.events.append(event)
+            pending.last = position
+            pending.stage = stage
+            if stage == self.stages - 1:
+                completed.append(pending)
+            else:
+                self._put(stage, pending)
+        return completed
+
+    def _start(self, key: Key, position: Position, event: Event) -> None:
+        existing = self.slots[0].get(key)
+        if existing is not None and existing.last > position:
+            return  # a late event never replaces a newer pending sequence
+        pending = Pending(key, position[0], position, [event])
+        self.slots[0][key] = pending
+        self._order.append(pending)
+        self._enforce_cap()
+
+    def _put(self, stage: int, pending: Pending) -> None:
+        existing = self.slots[stage].get(pending.key)
+        if existing is not None and existing.last > pending.last:
+            return
+        self.slots[stage][pending.key] = pending
+
+    def expire(self, now: float) -> None:
+        """Evict pending sequences that can no longer complete within maxspan at time `now`."""
+        if self.maxspan is None:
+            return
+        horizon = now - self.maxspan
+        order = self._order
+        while order and order[0].start < horizon:
+            self._evict(order.popleft())
+
+    def _evict(self, pending: Pending) -> None:
+        if pending.stage >= self.stages - 1:
+            return
+        slot = self.slots[pending.stage]
+        if slot.get(pending.key) is pending:
+            del slot[pending.key]
+            self.evicted += 1
+
+    def _enforce_cap(self) -> None:
+        order = self._order
+        if len(order) <= self.max_pending:
+            return
+        live = self.pending_count
+        while live > self.max_pending and order:
+            pending = order.popleft()
+            before = self.evicted
+            self._evict(pending)
+            live -= self.evicted - before
+        if len(order) > 2 * max(live, 1) + 1024:
+            # Drop stale entries so the order queue stays proportional to the live state.
+            self._order = deque(p for p in order if self._is_live(p))
+
+    def _is_live(self, pending: Pending) -> bool:
+        if pending.stage >= self.stages - 1:
+            return False
+        return self.slots[pending.stage].get(pending.key) is pending
+
+    # --- persistence -------------------------------------------------------------------------
+    def dump(self) -> dict[str, Any]:
+        """Plain data: the live pending sequences in creation order, and the counters."""
+        live = [p for p in self._order if self._is_live(p)]
+        return {
+            "pending": [
+                {
+                    "stage": p.stage,
+                    "key": list(p.key),
+                    "start": p.start,
+                    "last": list(p.last),
+                    "events": p.events,
+                }
+                for p in live
+            ],
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Replace the state with `data` from `dump()`; raise ValueError when malformed."""
+        self.slots = [{} for _ in range(self.stages - 1)]
+        self._order = deque()
+        for item in data["pending"]:
+            stage = int(item["stage"])
+            if not 0 <= stage < self.stages - 1:
+                raise ValueError(f"pending sequence at stage {stage} of {self.stages}")
+            pending = Pending(
+                tuple(item["key"]), item["start"], tuple(item["last"]), list(item["events"])
+            )
+            pending.stage = stage
+            self.slots[stage][pending.key] = pending
+            self._order.append(pending)

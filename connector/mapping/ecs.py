@@ -1,0 +1,138 @@
+"""One SentinelOne record (DV v2.1, Cloud Funnel / SDL, PowerQuery row, or ECS) → one flat event.
+
+`to_ecs(record, shape)` returns the flat ECS event (dotted keys; lists for `event.category`,
+`event.type`, `process.args`, `process.parent.args`, `registry.data.strings`,
+`dns.resolved_ip`) or a `Skip` with the reason, and never raises. Reasons, checked in this
+order (spec §3): `not_an_object`, `malformed_row` (PowerQuery, see `rows_from_table`),
+`unsupported_event_type` (only when the caller restricts `event_types`), `missing_event_id`,
+`bad_timestamp`, `mapper_error` (a bug, caught at the record boundary and logged at debug).
+
+Every event has `@timestamp` (`YYYY-MM-DDTHH:MM:SS.mmmZ`), `event.kind = "event"`, `event.id`
+(the S1 event id as a string: DV `id`, Cloud Funnel `event.id`) and `event.type`. In Process
+Creation `process.*` is the created process and `process.parent.*` its creator; in every other
+event `process.*` is the acting (source) process. Entity ids are the per-process uids.
+DV events also carry `sentinel_one.event.index` and `sentinel_one.event.id` =
+`<traceId>_<eventIndex>`, the Cloud Funnel / SDL id form, for deduplicating across a DV → SDL
+switch (spec `sentinelone-api.md` §5.4; the equality of the two is unverified).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Collection
+from typing import Any, Final
+
+from connector.mapping.classify import CF, DV, ShapeKeys, normalise_event_type, route
+from connector.mapping.ecs_input import from_ecs
+from connector.mapping.skip import Skip
+from connector.mapping.values import to_timestamp
+from connector.sources.base import Shape
+
+__all__ = ["detect_shape", "normalise_event_type", "to_ecs"]
+
+_log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+
+_SHAPES: Final[dict[str, ShapeKeys]] = {"dv": DV, "cloud-funnel": CF, "pq": CF}
+# Skips are immutable: the hot path hands out shared instances.
+_NOT_AN_OBJECT: Final = Skip("not_an_object")
+_UNSUPPORTED: Final = Skip("unsupported_event_type")
+_MISSING_ID: Final = Skip("missing_event_id")
+_BAD_TIMESTAMP: Final = Skip("bad_timestamp")
+_MAPPER_ERROR: Final = Skip("mapper_error")
+
+
+def detect_shape(record: object) -> Shape:
+    """Guess the shape of one record for `auto` (never `auto` itself).
+
+    `@timestamp` or a nested `event` object means ECS; dotted S1 keys (`event.time`,
+    `event.id`, `event.type`) mean Cloud Funnel / SDL; camelCase DV keys mean DV. Anything
+    else, including a non-object, is treated as Cloud Funnel (and then skipped if unusable).
+    """
+    if not isinstance(record, dict):
+        return "cloud-funnel"
+    if "@timestamp" in record or isinstance(record.get("event"), dict):
+        return "ecs"
+    if "event.time" in record or "event.id" in record or "event.type" in record:
+        return "cloud-funnel"
+    if "eventType" in record or "eventTime" in record or "createdAt" in record or "id" in record:
+        return "dv"
+    return "cloud-funnel"
+
+
+def to_ecs(
+    record: object,
+    shape: Shape,
+    *,
+    bad: Counter[str] | None = None,
+    event_types: Collection[str] | None = None,
+) -> Event | Skip:
+    """Map one record; see the module docstring. Never raises.
+
+    `bad` (optional) counts malformed fields (`bad_field:<ecs name>`, `parent_equals_self`).
+    `event_types` (optional) restricts mapping to these normalised S1 event types
+    (`normalise_event_type`); others are skipped as `unsupported_event_type`.
+    """
+    # This is the per-record hot path: one function, shared Skip instances, cached routes.
+    try:
+        keys = _SHAPES.get(shape)
+        if keys is None:
+            if shape == "auto":
+                return to_ecs(record, detect_shape(record), bad=bad, event_types=event_types)
+            return from_ecs(record)
+        if not isinstance(record, dict):
+            return _NOT_AN_OBJECT
+        get = record.get
+        raw = get(keys.type)
+        found = keys.routes.get(raw) if raw.__class__ is str else None
+        if found is None:
+            found = route(record, keys)
+        if event_types is not None and found.name not in event_types:
+            return _UNSUPPORTED
+        event_id = get(keys.id)
+        if event_id.__class__ is not str or not event_id or event_id == "null":
+            event_id = _event_id(event_id)
+            if event_id is None:
+                return _MISSING_ID
+        when = get(keys.time)
+        if keys.time_fallback is not None and (when is None or when in ("", "null")):
+            when = get(keys.time_fallback)
+        timestamp = None if when is None else to_timestamp(when)
+        if timestamp is None:
+            return _BAD_TIMESTAMP
+        event: Event = {"@timestamp": timestamp, "event.kind": "event", "event.id": event_id}
+        if found.category:
+            event["event.category"] = list(found.category)
+        event["event.type"] = list(found.type)
+        if found.action is not None:
+            event["event.action"] = found.action
+        found.apply(record, event, bad)
+        _finish(record, keys, event, bad)
+        return event
+    except Exception:  # the record boundary: one odd record must not stop a run
+        _log.debug("mapper error on a %s record", shape, exc_info=True)
+        return _MAPPER_ERROR
+
+
+def _event_id(value: object) -> str | None:
+    if type(value) is int:
+        return str(value)
+    return None
+
+
+def _finish(
+    record: dict[str, Any], keys: ShapeKeys, event: Event, bad: Counter[str] | None
+) -> None:
+    """Cross-field rules: the parent-equals-self guard (§6.6) and the DV composite id."""
+    parent = event.get("process.parent.entity_id")
+    if parent is not None and parent == event.get("process.entity_id"):
+        del event["process.parent.entity_id"]
+        if bad is not None:
+            bad["parent_equals_self"] += 1
+    if keys.index is None:
+        return  # Cloud Funnel: event.id already is <trace id>_<index>
+    trace, index = record.get(keys.trace), record.get(keys.index)
+    if isinstance(trace, str) and trace and type(index) in (str, int) and index not in ("", "null"):
+        event["sentinel_one.event.id"] = f"{trace}_{index}"

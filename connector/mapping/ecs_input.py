@@ -1,0 +1,74 @@
+"""Shape `ecs`: an event that is already ECS (flat dotted or nested), checked and normalised.
+
+The result follows the same rules as a mapped event: flat dotted keys; `@timestamp` rewritten
+as `YYYY-MM-DDTHH:MM:SS.mmmZ`; `event.id` a string; `event.kind` defaults to `"event"`; no
+`None`, `""`, `[]` or `{}` values; the list fields (`LIST_FIELDS`) always lists, and
+`event.action` a string (Elastic and `workload.py` write it as a one-element list; a longer
+list keeps its first element).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from connector.ecsutil import flatten
+from connector.mapping.skip import Skip
+from connector.mapping.values import to_timestamp
+
+__all__ = ["LIST_FIELDS", "from_ecs"]
+
+Event = dict[str, Any]
+
+LIST_FIELDS: Final = frozenset(
+    {
+        "event.category",
+        "event.type",
+        "process.args",
+        "process.parent.args",
+        "registry.data.strings",
+        "dns.resolved_ip",
+    }
+)
+"""ECS fields the mapper always writes as lists."""
+
+_SCALAR_FIELDS: Final = ("event.action",)
+
+
+def from_ecs(record: object) -> Event | Skip:
+    """Validate and normalise one ECS event; Skip with the spec's reasons when unusable."""
+    if not isinstance(record, dict):
+        return Skip("not_an_object")
+    nested = any(isinstance(value, dict) for value in record.values())
+    flat = flatten(record) if nested else record
+    event: Event = {key: value for key, value in flat.items() if not _empty(value)}
+    event_id = event.get("event.id")
+    if type(event_id) is int:
+        event["event.id"] = str(event_id)
+    elif type(event_id) is not str or not event_id.strip():
+        return Skip("missing_event_id")
+    timestamp = to_timestamp(event.get("@timestamp", ""))
+    if timestamp is None:
+        return Skip("bad_timestamp")
+    event["@timestamp"] = timestamp
+    event.setdefault("event.kind", "event")
+    _normalise_lists(event)
+    return event
+
+
+def _empty(value: object) -> bool:
+    return value is None or value == "" or (isinstance(value, list | dict) and not value)
+
+
+def _normalise_lists(event: Event) -> None:
+    for field in LIST_FIELDS.intersection(event):
+        value = event[field]
+        if not isinstance(value, list):
+            event[field] = [value]
+    for field in _SCALAR_FIELDS:
+        value = event.get(field)
+        if isinstance(value, list):
+            event[field] = value[0]
+    for prefix in ("process.", "process.parent."):
+        args = event.get(prefix + "args")
+        if args is not None:
+            event.setdefault(prefix + "args_count", len(args))

@@ -1,0 +1,163 @@
+"""The pieces every run shares: records → ECS events → matches → alert documents.
+
+`Detector` owns the mapper, the engine and alert building for one run; `AlertWriter` writes
+JSON Lines to a stream (stdout or a file) and turns a closed pipe into `OutputClosed`;
+`build_source` picks and configures the source for the config; `next_window` computes the
+next poll window from the checkpoint (outputs-and-operations.md §5.1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from connector.alerts import build_alert
+from connector.config import Config, PollConfig
+from connector.detection.engine import Engine
+from connector.detection.model import Event, Match, Rule
+from connector.errors import OutputClosed
+from connector.mapping import Mapper
+from connector.ops import RunSummary
+from connector.secrets import resolve_token
+from connector.sources.base import RawRecord, Source
+from connector.timeutil import EPOCH, Window, format_utc, to_datetime, to_epoch_ms
+
+__all__ = [
+    "AlertWriter",
+    "Detector",
+    "build_source",
+    "dumps",
+    "event_ms",
+    "next_window",
+    "source_key",
+]
+
+log = logging.getLogger(__name__)
+
+
+def dumps(document: Any) -> str:
+    """Compact JSON, UTF-8 kept as is (one JSON Lines record)."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_ms(event: Event) -> int | None:
+    """The event's `@timestamp` in epoch ms, or None when it is unusable."""
+    moment = to_datetime(event.get("@timestamp"))
+    return to_epoch_ms(moment) if moment else None
+
+
+class Detector:
+    """Map raw records, run the rules, build alert documents — for one run."""
+
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        *,
+        allowed_lateness: timedelta,
+        console_url: str = "",
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.rules = list(rules)
+        self.mapper = Mapper()
+        self.engine = Engine(
+            self.rules, allowed_lateness_ms=int(allowed_lateness / timedelta(milliseconds=1))
+        )
+        self.lateness_ms = int(allowed_lateness / timedelta(milliseconds=1))
+        self.console_url = console_url
+        self.now = now
+
+    def map_records(
+        self, records: Iterable[RawRecord], window: Window | None, summary: RunSummary
+    ) -> list[Event]:
+        """Map every record; keep events inside `window` (half-open) when one is given."""
+        low = format_utc(window.start) if window else ""
+        high = format_utc(window.end) if window else ""
+        events: list[Event] = []
+        for shape, record in records:
+            summary.records += 1
+            event = self.mapper.map(record, shape)
+            if event is None:
+                continue
+            stamp = event.get("@timestamp", "")
+            if window and not (low <= stamp < high):
+                summary.skipped["outside_window"] += 1
+                continue
+            events.append(event)
+        return events
+
+    def detect(self, events: Sequence[Event], watermark_ms: int | None) -> list[dict[str, Any]]:
+        """Run the engine (None flushes its reorder buffer) and build one alert per match."""
+        matches = self.engine.process(events, watermark_ms=watermark_ms)
+        return [self.alert(match) for match in matches]
+
+    def alert(self, match: Match) -> dict[str, Any]:
+        return build_alert(match, created=self.now(), console_url=self.console_url)
+
+    def fold_stats(self, summary: RunSummary) -> None:
+        """Copy the mapper's and engine's counters into the run summary."""
+        summary.mapped = self.mapper.mapped
+        summary.skipped.update(self.mapper.skipped)
+        summary.engine = self.engine.stats.as_dict()
+
+
+class AlertWriter:
+    """JSON Lines to a text stream, flushed per line; a closed pipe becomes OutputClosed."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.written = 0
+
+    def write(self, document: Any) -> None:
+        try:
+            self.stream.write(dumps(document) + "\n")
+            self.stream.flush()
+        except BrokenPipeError as exc:
+            raise OutputClosed("output closed by the reader") from exc
+        self.written += 1
+
+
+def source_key(config: Config) -> str:
+    """Checkpoints are per source *and* tenant, so pointing at another console starts afresh."""
+    if config.source.kind == "cloud-funnel":
+        return f"cloud-funnel|{config.cloud_funnel.location}"
+    return f"{config.source.kind}|{config.console.url}"
+
+
+def next_window(checkpoint_ms: int | None, now: datetime, poll: PollConfig) -> Window | None:
+    """The next poll window, or None when there is nothing new yet.
+
+    `start = checkpoint − overlap`, `end = min(now − lag, checkpoint + max_window)`; the first
+    run's checkpoint is `now − initial_lookback`.
+    """
+    checkpoint = (
+        EPOCH + timedelta(milliseconds=checkpoint_ms)
+        if checkpoint_ms is not None
+        else now - poll.initial_lookback
+    )
+    end = min(now - poll.lag, checkpoint + poll.max_window)
+    if end <= checkpoint:
+        return None
+    return Window(checkpoint - poll.effective_overlap, end)
+
+
+def build_source(config: Config, rules: Sequence[Rule], deadline: float | None) -> Source:
+    """The configured source, with the rules' pushdown query and the resolved token."""
+    from connector.sources.pushdown import build_pushdown  # noqa: PLC0415 - parser is heavy
+
+    pushdown = build_pushdown(rules)
+    kind = config.source.kind
+    if kind == "cloud-funnel":
+        from connector.sources.cloud_funnel import CloudFunnelSource  # noqa: PLC0415
+
+        return CloudFunnelSource(config.cloud_funnel, pushdown.prefilter)
+    token = resolve_token(config.console.url, config.console.token_file).value
+    if kind == "sdl":
+        from connector.sources.sdl import SdlSource  # noqa: PLC0415
+
+        return SdlSource(config.console, token, pushdown, deadline=deadline)
+    from connector.sources.deep_visibility import DeepVisibilitySource  # noqa: PLC0415
+
+    return DeepVisibilitySource(config.console, token, pushdown, deadline=deadline)

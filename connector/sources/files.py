@@ -1,0 +1,206 @@
+"""Local files for `replay`: DV response bodies, lists of DV events, NDJSON, `.gz`, folders.
+
+| file content (after gunzip when it starts with a gzip header)     | records                 |
+|--------------------------------------------------------------------|-------------------------|
+| one JSON document `{"data": [...], "pagination": ...}` (DV body)   | the items of `data`     |
+| one JSON array of events (or of DV bodies)                         | the items               |
+| NDJSON: one object per line (DV events, Cloud Funnel, ECS, bodies)  | each line's object(s)   |
+| SDL results `{"matches": [{"values": …}]}` / `{"columns", "values"}`| matches / zipped rows   |
+
+Folders are read recursively in name order (`.json`, `.ndjson`, `.jsonl`, `.log`, `.gz`;
+hidden files skipped). The shape of each record is the one requested, or detected from
+its keys by the mapper's `detect_shape` (`auto`). A file unreadable as any of these
+formats raises `BadInputError` naming the file and line; a bad line inside an otherwise
+good NDJSON file is skipped and counted in `stats.skipped["not-json"]`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from connector.errors import BadInputError
+from connector.mapping import Skip, detect_shape, rows_from_table
+from connector.sources.admit import outside
+from connector.sources.base import RawRecord, Shape, SourceStats
+from connector.sources.ndjson import decode_stream, iter_lines
+from connector.timeutil import Window
+
+__all__ = ["DATA_SUFFIXES", "FileSource"]
+
+log = logging.getLogger(__name__)
+DATA_SUFFIXES = frozenset({".json", ".ndjson", ".jsonl", ".log", ".gz"})
+_CHUNK = 1 << 16
+_LOGGED_PROBLEMS = 5
+
+
+def _event_time(shape: Shape, record: Mapping[str, Any]) -> object:
+    if shape == "dv":
+        return record.get("eventTime") or record.get("createdAt")
+    if shape == "ecs":
+        return record.get("@timestamp")
+    return record.get("event.time")
+
+
+class FileSource:
+    """Replay records from files and folders (see the module docstring)."""
+
+    name = "files"
+
+    def __init__(self, paths: Sequence[Path], shape: Shape = "auto") -> None:
+        self.paths = [Path(p) for p in paths]
+        self.shape = shape
+        self.stats = SourceStats()
+        self._logged = 0
+
+    @property
+    def max_window(self) -> timedelta | None:
+        return None
+
+    def __enter__(self) -> FileSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Files are opened and closed per read."""
+
+    def fetch(self, window: Window) -> Iterator[RawRecord]:
+        """Records whose event time is in `[start, end)` (records without one pass)."""
+        for shape, record in self.records():
+            if outside(window, _event_time(shape, record)):
+                self.stats.skipped["outside-window"] += 1
+                continue
+            yield shape, record
+
+    def records(self) -> Iterator[RawRecord]:
+        """Every record of every file, in path order, with its shape."""
+        for path in self._files():
+            for value in self._values(path):
+                for record in _flatten_value(value):
+                    tagged = self._tag(record)
+                    if tagged is not None:
+                        self.stats.records += 1
+                        yield tagged
+
+    def _tag(self, record: object) -> RawRecord | None:
+        if isinstance(record, Skip):
+            self.stats.skipped[record.reason] += 1
+            return None
+        if not isinstance(record, dict):
+            self.stats.skipped["not-an-object"] += 1
+            return None
+        return (self.shape if self.shape != "auto" else detect_shape(record)), record
+
+    def _files(self) -> Iterator[Path]:
+        for path in self.paths:
+            if path.is_dir():
+                yield from sorted(
+                    p for p in path.rglob("*")
+                    if p.is_file() and p.suffix.lower() in DATA_SUFFIXES
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )  # fmt: skip
+            elif path.is_file():
+                yield path
+            else:
+                raise BadInputError(f"{path}: no such file or directory")
+
+    # -- one file ----------------------------------------------------------------------------
+
+    def _values(self, path: Path) -> Iterator[Any]:
+        """The JSON values of one file: one document, or one per NDJSON line."""
+        self.stats.objects += 1
+        lines = iter_lines(self._decoded(path))
+        for _, line in lines:
+            if not line.strip():
+                continue
+            first = _loads(line)
+            if line.lstrip().startswith(b"[") or first is _BAD:
+                yield self._whole_document(path)
+                return
+            yield first
+            yield from self._ndjson(path, lines)
+            return
+
+    def _ndjson(self, path: Path, lines: Iterator[tuple[int, bytes]]) -> Iterator[Any]:
+        for number, line in lines:
+            if not line.strip():
+                continue
+            value = _loads(line)
+            if value is _BAD:
+                self._skip("not-json", f"{path}:{number}")
+                continue
+            yield value
+
+    def _whole_document(self, path: Path) -> Any:
+        data = b"".join(self._decoded(path, count=False))
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise BadInputError(
+                f"{path}:{exc.lineno}:{exc.colno}: not JSON, NDJSON or a DV response "
+                f"body ({exc.msg})"
+            ) from exc
+        except ValueError as exc:  # UnicodeDecodeError: not text at all
+            raise BadInputError(f"{path}:1: not UTF-8 text ({type(exc).__name__})") from exc
+
+    def _decoded(self, path: Path, count: bool = True) -> Iterator[bytes]:
+        def problem(reason: str) -> None:
+            if count:
+                self._skip(reason, str(path))
+
+        return decode_stream(self._chunks(path, count), problem)
+
+    def _chunks(self, path: Path, count: bool) -> Iterator[bytes]:
+        try:
+            with path.open("rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    if count:
+                        self.stats.bytes += len(chunk)
+                    yield chunk
+        except OSError as exc:
+            raise BadInputError(f"{path}: cannot read ({exc.strerror})") from exc
+
+    def _skip(self, reason: str, where: str) -> None:
+        self.stats.skipped[reason] += 1
+        if self._logged < _LOGGED_PROBLEMS:
+            self._logged += 1
+            log.warning("replay: skipped %s (%s)", where, reason)
+
+
+_BAD = object()
+
+
+def _loads(line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:  # JSONDecodeError or UnicodeDecodeError: the caller counts it
+        return _BAD
+
+
+def _flatten_value(value: Any) -> Iterator[Any]:
+    """Records inside a JSON value: DV bodies, SDL results, arrays, or the value itself."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _flatten_value(item) if isinstance(item, dict) else iter((item,))
+        return
+    if not isinstance(value, dict):
+        yield value
+        return
+    data = value.get("data")
+    if isinstance(data, list):
+        yield from data
+    elif isinstance(data, dict) and ("matches" in data or "columns" in data):
+        yield from _flatten_value(data)
+    elif isinstance(value.get("matches"), list):
+        for match in value["matches"]:
+            yield match.get("values", match) if isinstance(match, dict) else match
+    elif isinstance(value.get("columns"), list) and isinstance(value.get("values"), list):
+        yield from rows_from_table(value["columns"], value["values"])
+    else:
+        yield value
