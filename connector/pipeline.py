@@ -138,6 +138,9 @@ def next_window(checkpoint_ms: int | None, now: datetime, poll: PollConfig) -> W
         else now - poll.initial_lookback
     )
     end = min(now - poll.lag, checkpoint + poll.max_window)
+    # Checkpoints are stored in whole milliseconds; an end with microseconds would leave a
+    # sub-millisecond sliver after every window and the run would chase it forever.
+    end = end.replace(microsecond=end.microsecond // 1000 * 1000)
     if end <= checkpoint:
         return None
     return Window(checkpoint - poll.effective_overlap, end)

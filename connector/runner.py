@@ -82,6 +82,22 @@ def _finish(summary: RunSummary, config: Config | None, store: StateStore | None
         write_textfile(config.metrics.textfile, summary)
 
 
+@contextlib.contextmanager
+def _recording_exit(summary: RunSummary) -> Iterator[None]:
+    """Put the exit code an escaping exception will cause into the summary."""
+    try:
+        yield
+    except ConnectorError as exc:
+        summary.exit_code = exc.exit_code
+        raise
+    except KeyboardInterrupt:
+        summary.exit_code = 130
+        raise
+    except BaseException:
+        summary.exit_code = 1
+        raise
+
+
 # -- poll ----------------------------------------------------------------------------------
 
 
@@ -95,14 +111,9 @@ def poll(config: Config, *, now: Callable[[], datetime] = lambda: datetime.now(U
         heartbeat.start()
         store: StateStore | None = None
         try:
-            store = StateStore.open(config.state.path)
-            summary.exit_code = _poll_locked(config, store, summary, deadline, now)
-        except ConnectorError as exc:
-            summary.exit_code = exc.exit_code
-            raise
-        except BaseException:
-            summary.exit_code = 1
-            raise
+            with _recording_exit(summary):
+                store = StateStore.open(config.state.path)
+                summary.exit_code = _poll_locked(config, store, summary, deadline, now)
         finally:
             _finish(summary, config, store)
             heartbeat.finish(summary.exit_code, summary.line())
@@ -194,8 +205,11 @@ class PollCycle:
 
     def _windows(self, source: Source, window_deadline: float) -> bool:
         key = source_key(self.config)
+        # "now" is fixed for the run: catching up stops at the run's start, so a run never
+        # chases the clock with ever smaller windows (each costing a rate-limited query).
+        now = self.now()
         while True:
-            window = next_window(self.store.checkpoint(key), self.now(), self.config.poll)
+            window = next_window(self.store.checkpoint(key), now, self.config.poll)
             if window is None:
                 return True
             if time.monotonic() >= window_deadline:
@@ -285,7 +299,7 @@ def hunt(config: Config, request: HuntRequest, out: TextIO) -> int:
     writer = AlertWriter(out)
     alerts: list[dict[str, Any]] = []
     try:
-        with build_source(config, rules, None) as source:
+        with _recording_exit(summary), build_source(config, rules, None) as source:
             span = request.window or source.max_window or timedelta(days=1)
             windows = list(split_windows(request.start, request.end, span))
             seen: set[str] = set()
@@ -303,7 +317,7 @@ def hunt(config: Config, request: HuntRequest, out: TextIO) -> int:
     finally:
         detector.fold_stats(summary)
         summary.alerts_new = len(alerts)
-        if not request.deliver:
+        if not request.deliver or summary.exit_code:
             _finish(summary, None, None)
     if request.deliver:
         return _deliver_hunt(config, alerts, summary)
@@ -382,21 +396,21 @@ def replay(config: Config, paths: Sequence[Path], shape: Shape, emit: str, out: 
     rules = _load_rules(config) if emit == "alerts" else []
     detector = Detector(rules, allowed_lateness=config.poll.allowed_lateness)
     try:
-        with FileSource(paths, shape) as source:
+        with _recording_exit(summary), FileSource(paths, shape) as source:
             if emit == "events":
                 _replay_events(source, detector, writer, summary)
             else:
                 _replay_alerts(source, detector, writer, summary)
             summary.skipped.update(source.stats.skipped)
+            if summary.records and not detector.mapper.mapped:
+                raise BadInputError(
+                    f"no record in {', '.join(map(str, paths))} could be mapped "
+                    f"(skipped: {dict(detector.mapper.skipped)})"
+                )
     finally:
         detector.fold_stats(summary)
         summary.alerts_new = writer.written if emit == "alerts" else 0
         _finish(summary, None, None)
-    if summary.records and not summary.mapped:
-        raise BadInputError(
-            f"no record in {', '.join(map(str, paths))} could be mapped "
-            f"(skipped: {dict(summary.skipped)})"
-        )
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from connector.commands import auth, check, run, state
+from connector.commands import auth, check, rules, run, simulate, state
 
 __all__ = ["register"]
 
@@ -17,3 +17,5 @@ def register(root: click.Group) -> None:
     root.add_command(run.hunt_command)
     root.add_command(run.replay_command)
     root.add_command(state.state)
+    root.add_command(rules.rules)
+    root.add_command(simulate.simulate)

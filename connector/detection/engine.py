@@ -2,10 +2,11 @@
 
 How an event flows:
 
-1. **Intake** (order does not matter yet): the event's category selects the stage conditions
-   to try (a dict lookup; most events stop here). Conditions are pure functions of the
-   event, so they are evaluated at once; an event that matches no stage of any rule is only
-   counted and never stored.
+1. **Intake** (order does not matter yet): the event's category, then each stage's anchor
+   value (`stages.py`, `anchors.py`), select the stage conditions to try; most events stop
+   after a dict lookup or two. Conditions are pure functions of the event, so they are
+   evaluated at once; an event that matches no stage of any rule is only counted, never
+   stored.
 2. **Reorder buffer**: matching events wait, with their position
    `(timestamp, tiebreaker, arrival)`, until the watermark passes them.
 3. **Evaluation** in position order: single-event rules emit a match; sequence rules advance
@@ -13,8 +14,8 @@ How an event flows:
    it is applied at once against the current pending state (ordering checks still hold) and
    counted.
 
-`dump()`/`load()` persist the reorder buffer, the pending sequences and counters as versioned
-JSON-ready data; state of a rule whose query changed is dropped on load.
+`dump()`/`load()` persist the reorder buffer and the pending sequences as versioned
+JSON-ready data (`persist.py`); state of a rule whose query changed is dropped on load.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class EngineStats:
     """What the engine did. `late_events` and `no_timestamp` count candidate events only
-    (events that matched some stage); other events never need a timestamp."""
+    (events that matched some stage); other events never need a timestamp. `pending` and
+    `buffered` are the current sizes of the sequence state and the reorder buffer."""
 
     events_seen: int = 0
     candidates: int = 0
@@ -48,6 +50,8 @@ class EngineStats:
     evaluation_errors: int = 0
     evicted_pending: int = 0
     maxspan_rejected: int = 0
+    pending: int = 0
+    buffered: int = 0
     hits: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -60,6 +64,8 @@ class EngineStats:
             "evaluation_errors": self.evaluation_errors,
             "evicted_pending": self.evicted_pending,
             "maxspan_rejected": self.maxspan_rejected,
+            "pending": self.pending,
+            "buffered": self.buffered,
             "hits": dict(self.hits),
         }
 
@@ -102,6 +108,8 @@ class Engine:
         """Candidate events not evaluated yet: (position, event, hits)."""
         self.frontier: Position | None = None
         """Position of the last evaluated event."""
+        self.watermark_ms: int | None = None
+        """The highest watermark passed to `process` so far (None before the first)."""
         self.arrival = 0
 
     def _matcher(self, compiled: CompiledRule) -> SequenceMatcher | None:
@@ -116,6 +124,8 @@ class Engine:
         """Take `events`, then evaluate every buffered event before `watermark_ms` (None: all)
         in position order. Returns the matches in completion order."""
         matches: list[Match] = []
+        if watermark_ms is not None:
+            self.watermark_ms = max(watermark_ms, self.watermark_ms or watermark_ms)
         self._intake(events, matches)
         self._evaluate_buffer(watermark_ms, matches)
         self._sync_counters()
@@ -230,6 +240,8 @@ class Engine:
         matchers = [m for m in self._matchers if m is not None]
         self.stats.evicted_pending = sum(m.evicted for m in matchers)
         self.stats.maxspan_rejected = sum(m.rejected_maxspan for m in matchers)
+        self.stats.pending = sum(m.pending_count for m in matchers)
+        self.stats.buffered = len(self.buffer)
 
     # --- persistence ---------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 {"version": 1,
  "arrival": 1234,                       # arrival counter (keeps positions unique across runs)
  "frontier": [ticks, kind, tb, arrival] | null,   # last evaluated position
+ "watermark_ms": 1763900000000 | null,  # highest watermark passed to process()
  "buffer": [[position, event], ...],    # reorder buffer (events not yet evaluated)
  "rules": {rule_id: {"fingerprint": "...", "pending": [...]}}}   # SequenceMatcher.dump()
 ```
@@ -40,6 +41,7 @@ def dump_state(engine: Engine) -> dict[str, Any]:
         "version": STATE_VERSION,
         "arrival": engine.arrival,
         "frontier": list(engine.frontier) if engine.frontier is not None else None,
+        "watermark_ms": engine.watermark_ms,
         "buffer": [[list(position), event] for position, event, _ in engine.buffer],
         "rules": rules,
     }
@@ -65,6 +67,8 @@ def _restore(engine: Engine, state: dict[str, Any]) -> None:
     engine.arrival = int(state["arrival"])
     frontier = state["frontier"]
     engine.frontier = tuple(frontier) if frontier is not None else None
+    watermark = state.get("watermark_ms")
+    engine.watermark_ms = int(watermark) if watermark is not None else None
     engine.buffer = []
     for position, event in state["buffer"]:
         if not isinstance(event, dict):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from connector.detection.anchors import Anchor, anchor_of
 from connector.detection.eql import ast
 from connector.detection.eql.compiler import CompiledCondition, compile_condition
 from connector.detection.eql.parser import parse
@@ -30,11 +31,14 @@ class KeyField:
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage (or the single event query, or `until`) ready to evaluate."""
+    """One stage (or the single event query, or `until`) ready to evaluate.
+
+    `anchor`, when set, is a test the event must pass for `condition` to hold (an index key)."""
 
     category: str | None
     condition: CompiledCondition
     keys: tuple[KeyField, ...]
+    anchor: Anchor | None = None
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,24 @@ class CompiledRule:
 
 
 def compile_rule(rule: Rule) -> CompiledRule:
-    """Parse and compile `rule.query`; raise RuleError naming the rule file and position."""
-    source = rule.source or rule.name
-    query = parse(rule.query, source, line_offset=rule.query_line_offset)
-    return compile_query(query, rule)
+    """Parse and compile `rule.query`; raise RuleError naming the rule file and position.
+
+    Loading validates every rule by compiling it and the engine compiles it again, so
+    compiled queries are cached by their text and origin (compiled code holds no state
+    that depends on the rule's other metadata)."""
+    key = (rule.query, rule.source or rule.name, rule.query_line_offset)
+    cached = _CACHE.get(key)
+    if cached is None:
+        query = parse(rule.query, key[1], line_offset=rule.query_line_offset)
+        cached = compile_query(query, rule)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = cached
+    return cached if cached.rule == rule else replace(cached, rule=rule)
+
+
+_CACHE: dict[tuple[str, str, int], CompiledRule] = {}
+_CACHE_SIZE = 2048
 
 
 def compile_query(query: ast.Query, rule: Rule) -> CompiledRule:
@@ -107,7 +125,7 @@ def _stage(
         if not isinstance(key, ast.Field):
             raise _error(query, rule, "join keys must be field names", event)
         key_fields.append(KeyField(key.name, key.optional))
-    return Stage(event.category, condition, tuple(key_fields))
+    return Stage(event.category, condition, tuple(key_fields), anchor_of(event.condition))
 
 
 def _error(

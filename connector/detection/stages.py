@@ -1,15 +1,20 @@
 """Which stage conditions an event satisfies (category dispatch) and its join keys.
 
 `Dispatch` indexes every stage of every rule by its event category, so an event costs one
-dict lookup unless its category is used by some rule; only then are the (precompiled)
-conditions of those stages run. A `Hit` is `(rule index, role)`, where role is the index of
-the stage condition in `CompiledRule.stages`, or -1 for `until`.
+dict lookup unless its category is used by some rule. Within a category, stages that have an
+anchor (see `anchors.py`) are indexed by the anchor's field and values: the event's value of
+that field selects the few stages worth running. Only then are the precompiled conditions run.
+
+A `Hit` is `(rule index, role)`, where role is the index of the stage condition in
+`CompiledRule.stages`, or -1 for `until`. Hits come out sorted, so their order never depends
+on the index.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
@@ -23,51 +28,77 @@ log = logging.getLogger(__name__)
 UNTIL = -1
 Hit = tuple[int, int]
 _Check = tuple[Callable[[Event], bool], Hit]
+_Table = dict[str, tuple[_Check, ...]]
+
+
+@dataclass(frozen=True)
+class _Index:
+    """The stages of one category: run always (`plain`) or looked up by anchor value."""
+
+    plain: tuple[_Check, ...] = ()
+    anchored: tuple[tuple[str, bool, _Table], ...] = ()
+
+
+@dataclass
+class _IndexBuilder:
+    """Collects the checks of one category, then freezes them into an `_Index`."""
+
+    plain: list[_Check] = field(default_factory=list)
+    tables: dict[tuple[str, bool], dict[str, list[_Check]]] = field(default_factory=dict)
+
+    def add(self, check: _Check, stage: Stage, use_anchor: bool) -> None:
+        anchor = stage.anchor if use_anchor else None
+        if anchor is None:
+            self.plain.append(check)
+            return
+        table = self.tables.setdefault((anchor.field, anchor.fold), {})
+        for value in anchor.values:
+            table.setdefault(value, []).append(check)
+
+    def freeze(self) -> _Index:
+        anchored = tuple(
+            (name, fold, {value: tuple(checks) for value, checks in table.items()})
+            for (name, fold), table in self.tables.items()
+        )
+        return _Index(tuple(self.plain), anchored)
 
 
 class Dispatch:
-    """Category-indexed stage conditions of a rule set."""
+    """Category- and anchor-indexed stage conditions of a rule set.
 
-    def __init__(self, rules: Sequence[CompiledRule]) -> None:
-        by_category: dict[str, list[_Check]] = {}
-        any_category: list[_Check] = []
+    `use_anchors=False` runs every stage condition of the category (same hits, slower; for
+    tests that check the index changes nothing)."""
+
+    def __init__(self, rules: Sequence[CompiledRule], *, use_anchors: bool = True) -> None:
+        entries: list[tuple[str | None, _Check, Stage]] = []
         for rule_index, compiled in enumerate(rules):
             roles: list[tuple[int, Stage]] = list(enumerate(compiled.stages))
             if compiled.until is not None:
                 roles.insert(0, (UNTIL, compiled.until))
             for role, stage in roles:
-                check = (stage.condition.fn, (rule_index, role))
-                if stage.category is None:
-                    any_category.append(check)
-                else:
-                    by_category.setdefault(stage.category, []).append(check)
-        self._any = tuple(any_category)
-        self._specific = {k: tuple(v) for k, v in by_category.items()}
-        # With `any where` stages appended, so the per-event path allocates nothing.
-        self._combined = {k: (*v, *self._any) for k, v in self._specific.items()}
+                entries.append((stage.category, (stage.condition.fn, (rule_index, role)), stage))
+        categories = {category for category, _, _ in entries if category is not None}
+        indexes = {name: _IndexBuilder() for name in categories}
+        fallback = _IndexBuilder()
+        for category, check, stage in entries:
+            # `any where` stages belong to every category's index and to the fallback.
+            targets = [indexes[category]] if category is not None else [*indexes.values(), fallback]
+            for index in targets:
+                index.add(check, stage, use_anchors)
+        self._indexes = {name: index.freeze() for name, index in indexes.items()}
+        self._fallback = fallback.freeze()
         self.errors = 0
 
     def candidates(self, event: Event, category: Any) -> list[Hit] | None:
-        """The hits of `event` (None when it matches nothing). `category` may be a list."""
+        """The hits of `event`, sorted (None when it matches nothing). `category` may be a list."""
         try:
             # The common shapes inline (one category, possibly in a one-element list): this
             # runs for every event of the stream.
             if category.__class__ is not list:
-                checks = self._combined.get(category, self._any)
-            elif len(category) == 1:
-                checks = self._combined.get(category[0], self._any)
-            else:
-                checks = self._several(category)
-            if not checks:
-                return None
-            hits = None
-            for condition, hit in checks:
-                if condition(event):
-                    if hits is None:
-                        hits = [hit]
-                    else:
-                        hits.append(hit)
-            return hits
+                return _run(self._indexes.get(category, self._fallback), event)
+            if len(category) == 1:
+                return _run(self._indexes.get(category[0], self._fallback), event)
+            return self._several(category, event)
         except (TypeError, AttributeError, ValueError, OverflowError) as exc:
             # A malformed event (e.g. an object where a string was expected) must not stop
             # the run: it is counted and skipped.
@@ -75,10 +106,51 @@ class Dispatch:
             log.debug("event skipped, evaluating it failed: %s", exc)
             return None
 
-    def _several(self, categories: list[Any]) -> tuple[_Check, ...]:
-        specific = self._specific
-        found = [check for name in dict.fromkeys(categories) for check in specific.get(name, ())]
-        return (*found, *self._any)
+    def _several(self, categories: list[Any], event: Event) -> list[Hit] | None:
+        found: set[Hit] = set()
+        for name in dict.fromkeys(categories):
+            found.update(_run(self._indexes.get(name, self._fallback), event) or ())
+        return sorted(found) or None
+
+
+def _run(index: _Index, event: Event) -> list[Hit] | None:
+    hits: list[Hit] | None = None
+    for condition, hit in index.plain:
+        if condition(event):
+            if hits is None:
+                hits = [hit]
+            else:
+                hits.append(hit)
+    for name, fold, table in index.anchored:
+        value = event.get(name)
+        if value is None:
+            continue
+        for condition, hit in _lookup(table, value, fold):
+            if condition(event):
+                if hits is None:
+                    hits = [hit]
+                else:
+                    hits.append(hit)
+    if hits is not None and len(hits) > 1:
+        hits.sort()
+    return hits
+
+
+_NONE: tuple[_Check, ...] = ()
+
+
+def _lookup(table: _Table, value: Any, fold: bool) -> Sequence[_Check]:
+    """The checks whose anchor holds for `value` (a string or a list of them)."""
+    if value.__class__ is str:
+        return table.get(value.casefold() if fold else value, _NONE)
+    if value.__class__ is not list:
+        return _NONE
+    found: dict[int, _Check] = {}
+    for item in value:
+        if item.__class__ is str:
+            for check in table.get(item.casefold() if fold else item, _NONE):
+                found[id(check)] = check
+    return tuple(found.values())
 
 
 def join_keys(stage: Stage, event: Event) -> list[tuple[Any, ...]]:

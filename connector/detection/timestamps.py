@@ -59,7 +59,7 @@ class TimeReader:
         try:
             parsed = datetime.fromisoformat(candidate)
         except ValueError:
-            return None
+            return None  # unusable: the engine counts the event under `no_timestamp`
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         delta = parsed - _EPOCH

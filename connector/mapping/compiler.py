@@ -44,7 +44,7 @@ RoleSpecs = tuple[str | None, tuple[Spec, ...], tuple[Spec, ...]]
 Applier = Callable[[Mapping[str, Any], dict[str, Any], Counter[str] | None], None]
 
 _ABSENT: Final = "v is None or v == '' or v == 'null'"
-_INT_LIMITS: Final = {"uint": "0 <= v <= 9223372036854775807", "port": "0 <= v <= 65535"}
+_INT_MAX: Final = {"uint": 9223372036854775807, "port": 65535}
 
 
 class _Emitter:
@@ -68,8 +68,8 @@ class _Emitter:
         self._read(keys, indent)
         if converter == "text" and len(keys) == 1:
             self._text(n, field, indent)
-        elif converter in _INT_LIMITS:
-            self._int(n, field, _INT_LIMITS[converter], indent)
+        elif converter in _INT_MAX:
+            self._int(n, field, _INT_MAX[converter], indent)
         elif converter == "time":
             self._time(n, field, indent)
         elif converter in INLINE:
@@ -93,12 +93,20 @@ class _Emitter:
             f"        bad[L{n}] += 1",
         )
 
-    def _int(self, n: int, field: str, limits: str, indent: int) -> None:
+    def _int(self, n: int, field: str, maximum: int, indent: int) -> None:
+        # Ints and short ASCII digit strings (DV sends pids as text) are handled here; 18
+        # digits always fit the maximum of `uint`. Anything else goes to the writer.
         self.emit(
             indent,
             "if v is not None:",
-            f"    if v.__class__ is int and {limits}:",
+            f"    if v.__class__ is int and 0 <= v <= {maximum}:",
             f"        e[{field!r}] = v",
+            "    elif v.__class__ is str and v.isdigit() and v.isascii() and len(v) <= 18:",
+            "        x = int(v)",
+            f"        if x <= {maximum}:",
+            f"            e[{field!r}] = x",
+            "        elif bad is not None:",
+            f"            bad[L{n}] += 1",
             f"    elif v != '' and v != 'null' and not W{n}(e, v) and bad is not None:",
             f"        bad[L{n}] += 1",
         )

@@ -73,7 +73,8 @@ def to_ecs(
 
     `bad` (optional) counts malformed fields (`bad_field:<ecs name>`, `parent_equals_self`).
     `event_types` (optional) restricts mapping to these normalised S1 event types
-    (`normalise_event_type`); others are skipped as `unsupported_event_type`.
+    (`normalise_event_type`); others are skipped as `unsupported_event_type`. A shape name
+    outside `Shape` is a caller bug and comes back as `mapper_error`.
     """
     # This is the per-record hot path: one function, shared Skip instances, cached routes.
     try:
@@ -81,7 +82,9 @@ def to_ecs(
         if keys is None:
             if shape == "auto":
                 return to_ecs(record, detect_shape(record), bad=bad, event_types=event_types)
-            return from_ecs(record)
+            if shape == "ecs":
+                return from_ecs(record)
+            raise ValueError(f"unknown shape {shape!r}")  # a caller bug: becomes mapper_error
         if not isinstance(record, dict):
             return _NOT_AN_OBJECT
         get = record.get

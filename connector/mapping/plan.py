@@ -77,15 +77,15 @@ def _source_keys(cf_key: str, dv: bool) -> tuple[str, ...]:
 
 
 def _fixed_specs(kind: str, dv: bool) -> list[Spec]:
+    """Rows outside the process roles: common, kind-specific and vendor fields."""
     specs: list[Spec] = [
         (_source_keys(cf, dv), field, conv)
         for cf, field, conv in (*t.COMMON_FIELDS, *t.KIND_FIELDS[kind])
         if not dv or cf in CF_TO_DV  # Cloud Funnel only: os.name, event.repetitionCount
     ]
-    vendor = [(cf, f"sentinel_one.{cf}", conv) for cf, conv in t.VENDOR_FIELDS]
     specs += [
-        ((CF_TO_DV[cf],) if dv else (cf,), field, conv)
-        for cf, field, conv in vendor
+        ((CF_TO_DV[cf] if dv else cf,), f"sentinel_one.{cf}", conv)
+        for cf, conv in t.VENDOR_FIELDS
         if not dv or cf in CF_TO_DV
     ]
     if dv:
@@ -125,16 +125,17 @@ def _cf_keys(role: str) -> dict[str, str]:
     return {suffix: role + suffix for suffix in _SUFFIXES}
 
 
+_SUBJECT_AND_PARENT: Final = {
+    # is Process Creation -> (role the legacy subject keys describe, role of its parent)
+    True: ("tgt.process.", "src.process."),
+    False: ("src.process.", "src.process.parent."),
+}
+
+
 def _legacy_keys(role: str, kind: str) -> dict[str, str]:
+    """Legacy DV keys of a role (by role suffix); empty for a role they do not describe."""
     creation = kind == t.PROCESS_CREATION
-    subject, parent = (
-        ("tgt.process.", "src.process.")
-        if creation
-        else (
-            "src.process.",
-            "src.process.parent.",
-        )
-    )
+    subject, parent = _SUBJECT_AND_PARENT[creation]
     if role == subject:
         return {**t.LEGACY_SUBJECT, **({} if creation else t.LEGACY_SUBJECT_SIGNATURE)}
     if role == parent:

@@ -112,14 +112,23 @@ def test_stats_as_dict() -> None:
     assert stats["events_seen"] == 3
     assert stats["candidates"] == 2
     assert stats["hits"] == {"pair": 1}
+    assert (stats["pending"], stats["buffered"]) == (0, 0)
+
+
+def test_stats_show_pending_and_buffered() -> None:
+    engine = Engine([PAIR])
+    engine.process([ev(1_000, "a", 1), ev(5_000, "a", 1, k="k2")], watermark_ms=2_000)
+    assert (engine.stats.pending, engine.stats.buffered) == (1, 1)
 
 
 def test_state_is_json_and_resumes_a_sequence() -> None:
     engine = Engine([PAIR])
     engine.process([ev(1_000, "a", 1), ev(9_000, "b", 2, k="other")], watermark_ms=5_000)
     state = json.loads(json.dumps(engine.dump()))
+    assert state["version"] == 1 and state["watermark_ms"] == 5_000
     fresh = Engine([PAIR])
     fresh.load(state)
+    assert fresh.watermark_ms == 5_000 and len(fresh.buffer) == 1
     matches = fresh.process([ev(6_000, "b", 2)])
     assert [m.join_key for m in matches] == [("k1",)]
 

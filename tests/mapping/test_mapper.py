@@ -121,6 +121,10 @@ def test_unexpected_errors_become_mapper_error() -> None:
     assert mapper.skipped == Counter({"mapper_error": 1})
 
 
+def test_an_unknown_shape_is_a_mapper_error() -> None:
+    assert to_ecs(cf_process(), "xml") == Skip("mapper_error")  # type: ignore[arg-type]
+
+
 def test_event_type_filter_uses_normalised_names() -> None:
     assert normalise_event_type(" IP  Connect ") == "ipconnect"
     mapper = Mapper(event_types=["ProcessCreation"])

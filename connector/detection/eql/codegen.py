@@ -14,6 +14,7 @@ literals (sets, matchers, CIDR lists, functions) are bound as `_kN` names in the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,11 +24,11 @@ from connector.detection.eql.functions import FUNCTIONS, lookup
 from connector.detection.eql.patterns import CidrSet, StringMatcher
 from connector.detection.eql.runtime import NAMESPACE
 
-__all__ = ["Code", "Generator"]
+__all__ = ["UNSELECTIVE_FIELDS", "Code", "Generator"]
 
 # Fields whose value is shared by most events (so a check on them rarely rejects one):
 # checked after the selective ones.
-_UNSELECTIVE = frozenset(
+UNSELECTIVE_FIELDS = frozenset(
     {
         "host.os.type",
         "host.os.family",
@@ -100,7 +101,7 @@ class Generator:
         return f"e.get({field.name!r})"
 
     def _field_cost(self, field: ast.Field, base: float) -> float:
-        return base + (4.0 if field.name in _UNSELECTIVE else 0.0)
+        return base + (4.0 if field.name in UNSELECTIVE_FIELDS else 0.0)
 
     # --- conditions ----------------------------------------------------------------------
     def condition(self, node: ast.Expr) -> Code:
@@ -209,7 +210,7 @@ class Generator:
         if operator == "regex":
             try:
                 return StringMatcher.regexes(patterns, fold)
-            except Exception as exc:  # re.error and our ValueError: both mean a bad pattern
+            except (re.error, ValueError) as exc:
                 raise ValueError(f"invalid regex: {exc}") from exc
         return StringMatcher.wildcards(patterns, fold)
 

@@ -125,7 +125,7 @@ def _number(value: Scalar, base: Scalar = 10) -> Scalar:
             return int(text, base)
         return int(text) if text.lstrip("+-").isdigit() else float(text)
     except ValueError:
-        return None
+        return None  # not a number: null, so any comparison with it is false
 
 
 def _string(value: Scalar) -> Scalar:

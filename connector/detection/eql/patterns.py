@@ -199,7 +199,7 @@ class CidrSet:
         try:
             address = ipaddress.ip_address(value.strip())
         except ValueError:
-            return False
+            return False  # not an IP address: matches no network (documented contract)
         number = int(address)
         nets = self._v4 if address.version == 4 else self._v6
         return any(number & mask == base for base, mask in nets)

@@ -60,7 +60,7 @@ def _in(item: Any, options: frozenset[Any]) -> bool:
     try:
         return item in options
     except TypeError:
-        return False
+        return False  # an unhashable value (an object) equals none of the constants
 
 
 def in_fold_any(value: Any, options: frozenset[Any]) -> bool:

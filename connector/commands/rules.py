@@ -1,0 +1,94 @@
+"""`rules list | check | pushdown`: what is loaded, is it usable, what is sent to the console."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from connector.cli import AppContext
+from connector.detection.check import RuleCheck, check_file, check_rule
+from connector.detection.rules import load_rules
+from connector.errors import EXIT_CONFIG, EXIT_OK
+from connector.mapping.catalog import mapped_fields
+from connector.sources.pushdown import build_pushdown
+
+__all__ = ["rules"]
+
+
+@click.group()
+def rules() -> None:
+    """List, validate, or show the console query of the rules."""
+
+
+@rules.command("list")
+@click.pass_obj
+def rules_list(app: AppContext) -> int:
+    """One line per loaded rule: id, severity, risk, name, file."""
+    config = app.config(required=False)
+    loaded = load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
+    for rule in loaded:
+        click.echo(
+            f"{rule.rule_id}  {rule.severity:<8} {rule.risk_score:>3}  {rule.name}  ({rule.source})"
+        )
+    click.echo(f"{len(loaded)} rule(s)", err=True)
+    return EXIT_OK
+
+
+@rules.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.pass_obj
+def rules_check(app: AppContext, paths: tuple[Path, ...]) -> int:
+    """Parse and compile rule files (default: the configured rules); 78 if any fails."""
+    checks = _checks(app, paths)
+    known = mapped_fields()
+    errors = warned = 0
+    for check in checks:
+        unmapped = sorted(check.fields - known)
+        errors += not check.ok
+        warned += bool(check.ok and unmapped)
+        _report(check, unmapped)
+    ok = len(checks) - errors
+    click.echo(f"{len(checks)} rules: {ok} ok, {errors} errors, {warned} with warnings")
+    return EXIT_CONFIG if errors else EXIT_OK
+
+
+def _checks(app: AppContext, paths: tuple[Path, ...]) -> list[RuleCheck]:
+    if not paths:
+        config = app.config(required=False)
+        loaded = load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
+        return [check_rule(rule) for rule in loaded]
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.rglob("*.toml")) if path.is_dir() else [path])
+    return [check_file(file) for file in files]
+
+
+def _report(check: RuleCheck, unmapped: list[str]) -> None:
+    name = check.rule.name if check.rule else "?"
+    if check.error is not None:
+        click.echo(f"ERROR  {check.source}: {check.error}")
+    elif check.skipped:
+        click.echo(f"skip   {check.source}: {check.skipped}")
+    elif unmapped:
+        click.echo(
+            f"warn   {check.source}: {name}: fields the mapping never produces: "
+            f"{', '.join(unmapped)}"
+        )
+    else:
+        click.echo(f"ok     {check.source}: {name}")
+
+
+@rules.command("pushdown")
+@click.pass_obj
+def rules_pushdown(app: AppContext) -> int:
+    """Print the S1QL (Deep Visibility) and SDL filter the loaded rules produce."""
+    config = app.config(required=False)
+    pushdown = build_pushdown(
+        load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
+    )
+    click.echo(f"S1QL (Deep Visibility):\n{pushdown.s1ql}\n")
+    click.echo(f"SDL LOG filter:\n{pushdown.sdl_filter}")
+    for note in pushdown.notes:
+        click.echo(f"note: {note}", err=True)
+    return EXIT_OK
