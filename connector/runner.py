@@ -25,7 +25,7 @@ import click
 
 from connector.config import Config
 from connector.delivery import deliver_outbox
-from connector.detection.model import Event
+from connector.detection.model import Event, Rule
 from connector.detection.rules import load_rules
 from connector.ecsutil import nest
 from connector.errors import (
@@ -49,6 +49,7 @@ from connector.pipeline import (
 )
 from connector.sources.base import Shape, Source
 from connector.sources.files import FileSource
+from connector.sources.query import Prefilter
 from connector.state import RunLock, StateStore
 from connector.timeutil import Window, split_windows, to_epoch_ms
 
@@ -59,7 +60,7 @@ DELIVERY_RESERVE = 0.2  # share of max_runtime kept for delivery after the last 
 REPLAY_BATCH = 5000
 
 
-def _load_rules(config: Config) -> list[Any]:
+def _load_rules(config: Config) -> list[Rule]:
     rules = load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
     log.info("%d rule(s) loaded", len(rules))
     return rules
@@ -395,8 +396,9 @@ def replay(config: Config, paths: Sequence[Path], shape: Shape, emit: str, out: 
     writer = AlertWriter(out)
     rules = _load_rules(config) if emit == "alerts" else []
     detector = Detector(rules, allowed_lateness=config.poll.allowed_lateness)
+    prefilter = _prefilter(rules) if rules else None
     try:
-        with _recording_exit(summary), FileSource(paths, shape) as source:
+        with _recording_exit(summary), FileSource(paths, shape, prefilter) as source:
             if emit == "events":
                 _replay_events(source, detector, writer, summary)
             else:
@@ -412,6 +414,12 @@ def replay(config: Config, paths: Sequence[Path], shape: Shape, emit: str, out: 
         summary.alerts_new = writer.written if emit == "alerts" else 0
         _finish(summary, None, None)
     return 0
+
+
+def _prefilter(rules: Sequence[Rule]) -> Prefilter:
+    from connector.sources.pushdown import build_pushdown  # noqa: PLC0415 - only for alerts
+
+    return build_pushdown(rules).prefilter
 
 
 def _replay_events(

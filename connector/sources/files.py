@@ -28,6 +28,7 @@ from connector.mapping import Skip, detect_shape, rows_from_table
 from connector.sources.admit import outside
 from connector.sources.base import RawRecord, Shape, SourceStats
 from connector.sources.ndjson import decode_stream, iter_lines
+from connector.sources.query import Prefilter
 from connector.timeutil import Window
 
 __all__ = ["DATA_SUFFIXES", "FileSource"]
@@ -51,9 +52,14 @@ class FileSource:
 
     name = "files"
 
-    def __init__(self, paths: Sequence[Path], shape: Shape = "auto") -> None:
+    def __init__(
+        self, paths: Sequence[Path], shape: Shape = "auto", prefilter: Prefilter | None = None
+    ) -> None:
         self.paths = [Path(p) for p in paths]
         self.shape = shape
+        # NDJSON lines the prefilter rules out are skipped before JSON parsing (counted as
+        # `prefilter`); whole JSON documents (DV response bodies) are always parsed.
+        self.prefilter = prefilter
         self.stats = SourceStats()
         self._logged = 0
 
@@ -123,13 +129,14 @@ class FileSource:
             if line.lstrip().startswith(b"[") or first is _BAD:
                 yield self._whole_document(path)
                 return
-            yield first
+            if self._passes(line):
+                yield first
             yield from self._ndjson(path, lines)
             return
 
     def _ndjson(self, path: Path, lines: Iterator[tuple[int, bytes]]) -> Iterator[Any]:
         for number, line in lines:
-            if not line.strip():
+            if not line.strip() or not self._passes(line):
                 continue
             value = _loads(line)
             if value is _BAD:
@@ -165,6 +172,12 @@ class FileSource:
                     yield chunk
         except OSError as exc:
             raise BadInputError(f"{path}: cannot read ({exc.strerror})") from exc
+
+    def _passes(self, line: bytes) -> bool:
+        if self.prefilter is None or self.prefilter(line):
+            return True
+        self.stats.skipped["prefilter"] += 1
+        return False
 
     def _skip(self, reason: str, where: str) -> None:
         self.stats.skipped[reason] += 1
