@@ -36,6 +36,7 @@ class RunSummary:
     records: int = 0
     mapped: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    bad_fields: Counter[str] = field(default_factory=Counter)
     duplicates_dropped: int = 0
     alerts_new: int = 0
     alerts_duplicate: int = 0
@@ -58,6 +59,7 @@ class RunSummary:
             "records": self.records,
             "mapped": self.mapped,
             "skipped": dict(self.skipped),
+            "bad_fields": dict(self.bad_fields),
             "duplicates_dropped": self.duplicates_dropped,
             "alerts_new": self.alerts_new,
             "alerts_duplicate": self.alerts_duplicate,
@@ -79,6 +81,7 @@ class RunSummary:
         return (
             f"{self.command}: windows={self.windows} api_calls={sum(self.api_calls.values())} "
             f"records={self.records} mapped={self.mapped} skipped={skipped} "
+            f"bad_fields={sum(self.bad_fields.values())} "
             f"dup_events={self.duplicates_dropped} alerts_new={self.alerts_new} "
             f"alerts_dup={self.alerts_duplicate} delivered/failed={per_output or '-'} "
             f"outbox={self.outbox_size} duration={self.duration:.1f}s exit={self.exit_code}"

@@ -100,6 +100,7 @@ class Detector:
         """Copy the mapper's and engine's counters into the run summary."""
         summary.mapped = self.mapper.mapped
         summary.skipped.update(self.mapper.skipped)
+        summary.bad_fields.update(self.mapper.bad_fields)
         summary.engine = self.engine.stats.as_dict()
 
 

@@ -21,10 +21,12 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from connector.errors import LockHeld, StateError
+from connector.timeutil import EPOCH, format_utc
 
 __all__ = ["SCHEMA_VERSION", "OutboxRow", "RunLock", "StateStore"]
 
@@ -368,6 +370,10 @@ class StateStore:
         return {
             "path": str(self.path),
             "schema_version": SCHEMA_VERSION,
+            "checkpoints": {
+                source: format_utc(EPOCH + timedelta(milliseconds=ms))
+                for source, ms in checkpoints.items()
+            },
             "checkpoints_ms": checkpoints,
             "seen_event_ids": seen,
             "outbox": self.outbox_summary(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,14 @@ def _no_real_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     monkeypatch.delenv("S1_API_TOKEN", raising=False)
     monkeypatch.delenv("S1_CONNECTOR_CONFIG", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_root_logger():
+    """`setup_logging` (run by CLI tests) binds a handler to that test's captured stderr;
+    drop it afterwards so later tests never write to a closed stream."""
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)

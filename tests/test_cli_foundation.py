@@ -11,6 +11,7 @@ import pytest
 
 from connector import cli as cli_module
 from connector.errors import AuthError, Unavailable
+from connector.simulator import Simulator
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = str(REPO / "config.example.toml")
@@ -29,14 +30,37 @@ def test_check_without_token_is_78(capsys: pytest.CaptureFixture[str]) -> None:
     assert "token: MISSING" in capsys.readouterr().out
 
 
-def test_check_with_env_token(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def _console_config(tmp_path: Path, url: str) -> str:
+    path = tmp_path / "c.toml"
+    path.write_text(f'[console]\nurl = "{url}"\nmax_retries = 0\n')
+    return str(path)
+
+
+def test_check_with_env_token_against_a_console(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.setenv("S1_API_TOKEN", "cli-secret-token-1")
-    assert cli_module.run(["--config", EXAMPLE, "check"]) == 0
+    with Simulator([], token="cli-secret-token-1", status_delay_s=0) as console:
+        assert cli_module.run(["--config", _console_config(tmp_path, console.url), "check"]) == 0
     out = capsys.readouterr()
-    assert "env:S1_API_TOKEN" in out.out
+    assert "env:S1_API_TOKEN" in out.out and "token accepted" in out.out
     assert "cli-secret-token-1" not in out.out + out.err
+
+
+def test_check_with_a_refused_token_is_77(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("S1_API_TOKEN", "not-the-right-token")
+    with Simulator([], token="cli-secret-token-1", status_delay_s=0) as console:
+        assert cli_module.run(["--config", _console_config(tmp_path, console.url), "check"]) == 77
+    assert "not-the-right-token" not in capsys.readouterr().out
+
+
+def test_check_with_console_down_is_69(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("S1_API_TOKEN", "cli-secret-token-1")
+    with Simulator([], token="x-token-1", status_delay_s=0) as console:
+        url = console.url  # a loopback port that is closed once the simulator stops
+    assert cli_module.run(["--config", _console_config(tmp_path, url), "check"]) == 69
 
 
 def test_auth_status_never_prints_token(

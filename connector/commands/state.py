@@ -32,12 +32,19 @@ def state_show(app: AppContext) -> int:
     return EXIT_OK
 
 
-def _pending_count(engine: dict[str, object] | None) -> int:
-    """How many partial sequences the saved matcher state holds (0 without a state)."""
+def _pending_count(engine: dict[str, object] | None) -> dict[str, int]:
+    """Pending partial sequences per rule id, and buffered (not yet evaluated) events."""
     if not engine:
-        return 0
-    pending = engine.get("pending_count")
-    return pending if isinstance(pending, int) else 0
+        return {}
+    counts: dict[str, int] = {}
+    rules = engine.get("rules")
+    if isinstance(rules, dict):
+        for rule_id, saved in rules.items():
+            pending = saved.get("pending") if isinstance(saved, dict) else None
+            counts[str(rule_id)] = len(pending) if isinstance(pending, list) else 0
+    buffer = engine.get("buffer")
+    counts["(reorder buffer events)"] = len(buffer) if isinstance(buffer, list) else 0
+    return counts
 
 
 @state.command("reset")

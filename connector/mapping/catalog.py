@@ -20,12 +20,22 @@ __all__ = ["mapped_fields"]
 _TIME_MS = 1_700_000_000_000
 # Cloud Funnel keys with no DV twin (so not in CF_TO_DV) that the mapper still reads.
 _CF_ONLY = ("os.name", "event.repetitionCount")
+# Values whose form decides whether a field is written at all.
+_SPECIFIC: dict[str, Any] = {
+    "event.network.connectionStatus": "SUCCESS",
+    "event.repetitionCount": 2,
+    "event.dns.response": "203.0.113.9;198.51.100.7",
+}
 
 
 def _sample_value(key: str) -> Any:
     """A well-typed value for a Cloud Funnel key, so no field is dropped as malformed."""
     leaf = key.rsplit(".", 1)[-1]
-    if key.endswith(("Time", ".time")):
+    if key in _SPECIFIC:
+        return _SPECIFIC[key]
+    if leaf == "uid":
+        return f"UID-{key.upper()}"  # a different uid per role: equal ones are dropped
+    if key.endswith("Time") or key == "event.time":
         return _TIME_MS
     if leaf in ("pid", "number", "size", "sessionId"):
         return 4242
@@ -35,6 +45,8 @@ def _sample_value(key: str) -> Any:
         return True
     if key == "endpoint.os":
         return "windows"
+    if leaf in ("path", "oldPath", "keyPath"):
+        return "C:\\Users\\Public\\sample.bin"
     if leaf == "user":
         return "CORP\\bob"
     if key.endswith("cmdline"):

@@ -189,8 +189,8 @@ class SdlSource:
                 self._http.pause(2.0 * attempt)
             query_id, tag, first = self._launch(window)
             try:
-                rows = self._rows(self._await(query_id, tag, first))
-                self._check_limit(window, len(rows))
+                rows, returned = self._rows(self._await(query_id, tag, first))
+                self._check_limit(window, returned)
                 return rows
             except _Relaunch as why:
                 log.warning("SDL query for %s: %s; launching it again", window, why)
@@ -294,16 +294,27 @@ class SdlSource:
             raise ConfigError(f"SDL rejected the query ({message}); filter: {self.filter}")
         raise _Relaunch(f"query failed: {message}")
 
-    def _rows(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _rows(self, data: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
+        """The usable rows, and how many the query returned (malformed ones included, since
+        they count towards the limit). Malformed rows are counted in `stats.skipped`."""
         rows: list[dict[str, Any]] = []
+        returned = 0
         if self.mode == "pq":
             for row in rows_from_table(data.get("columns") or [], data.get("values") or []):
-                rows.append(row if isinstance(row, dict) else {})
-            return rows
+                returned += 1
+                self._keep(rows, row if isinstance(row, dict) else row.reason)
+            return rows, returned
         for match in data.get("matches") or []:
+            returned += 1
             values = match.get("values", match) if isinstance(match, Mapping) else None
-            rows.append(dict(values) if isinstance(values, Mapping) else {})
-        return rows
+            self._keep(rows, dict(values) if isinstance(values, Mapping) else "malformed_row")
+        return rows, returned
+
+    def _keep(self, rows: list[dict[str, Any]], row: dict[str, Any] | str) -> None:
+        if isinstance(row, str):
+            self.stats.skipped[row] += 1
+        else:
+            rows.append(row)
 
     def _delete(self, query_id: str, tag: str) -> None:
         """Release the query (they count against a per-account budget); never raises."""

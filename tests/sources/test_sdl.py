@@ -225,3 +225,17 @@ def test_scoped_filter_adds_edr_clause_once():
     assert scoped_filter("") == EDR_FILTER
     assert scoped_filter(f"{EDR_FILTER} and x='1'") == f"{EDR_FILTER} and x='1'"
     assert scoped_filter("x='1'", ["9"]) == f"{EDR_FILTER} and (x='1') and site.id in ('9')"
+
+
+def test_malformed_rows_are_counted_by_reason_and_still_count_towards_the_limit(clock):
+    source = make(clock, mode="pq")
+    table = {"columns": [{"name": "event.id"}, {"name": "event.time"}],
+             "values": [["A_1", 1], ["short"], ["B_2", 2]]}  # fmt: skip
+    rows, returned = source._rows(table)
+    assert rows == [{"event.id": "A_1", "event.time": 1}, {"event.id": "B_2", "event.time": 2}]
+    assert returned == 3
+    assert source.stats.skipped["malformed_row"] == 1
+    log_source = make(clock)
+    rows, returned = log_source._rows({"matches": [{"values": {"event.id": "C_3"}}, "junk"]})
+    assert (rows, returned) == ([{"event.id": "C_3"}], 2)
+    assert log_source.stats.skipped["malformed_row"] == 1
