@@ -2,7 +2,7 @@
 """The demo's helpers, standard library only: a loopback webhook receiver and an alert printer.
 
     demo_receiver.py serve --port-file PORT_FILE [--port 0] [--log FILE] [--secret-env NAME]
-    demo_receiver.py show [--labels FILE] [--title TEXT] < alerts.jsonl
+    demo_receiver.py show [--labels FILE] [--expect N] [--title TEXT] < alerts.jsonl
 
 `serve` listens on 127.0.0.1 only (port 0 = any free port; the bound port is written to
 PORT_FILE once the socket listens, so the caller never races for a port). Every POST is
@@ -17,8 +17,9 @@ one JSON line. Anything but POST gets 405. SIGTERM and SIGINT stop it cleanly.
 `show` reads alert documents (JSON Lines, as `poll` and `hunt` print them) and prints each
 as a short block. `--labels` is a JSON file `{"planted": {event id: chain name},
 "near_misses": {event id: name}}`; with it every alert is marked as a planted chain, a NEAR
-MISS or UNKNOWN. Exit status: 0, or 1 when an alert is a near miss or unknown (or a line is
-not an alert), so the demo fails loudly when the product is wrong.
+MISS or UNKNOWN. Exit status: 0, or 1 when an alert is a near miss or unknown, a line is not
+an alert, or `--expect N` was given and the count differs, so the demo fails loudly when the
+product is wrong.
 """
 
 from __future__ import annotations
@@ -206,8 +207,15 @@ def describe(alert: Mapping[str, Any], label: str = "") -> list[str]:
     return lines
 
 
-def show(lines: Iterable[str], out: TextIO, labels: Labels | None, title: str = "") -> int:
-    """Print every alert of `lines` (JSON Lines); return 1 when one is wrong (see module)."""
+def show(
+    lines: Iterable[str],
+    out: TextIO,
+    labels: Labels | None,
+    title: str = "",
+    expect: int | None = None,
+) -> int:
+    """Print every alert of `lines` (JSON Lines); return 1 when one is wrong or the count is
+    not `expect` (see the module docstring)."""
     count, wrong = 0, 0
     for text in lines:
         if not text.strip():
@@ -224,8 +232,11 @@ def show(lines: Iterable[str], out: TextIO, labels: Labels | None, title: str = 
         for line in describe(alert, label):
             print(f"  {line}", file=out)
     prefix = f"{title}: " if title else ""
-    print(f"  {prefix}{count} alert(s)" + (f", {wrong} WRONG" if wrong else ""), file=out)
-    return 1 if wrong else 0
+    notes = [f"{wrong} WRONG"] if wrong else []
+    if expect is not None and count != expect:
+        notes.append(f"EXPECTED {expect}")
+    print(f"  {prefix}{count} alert(s)" + "".join(f", {n}" for n in notes), file=out)
+    return 1 if notes else 0
 
 
 def _label(alert: Mapping[str, Any], labels: Labels | None) -> tuple[str, bool]:
@@ -258,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args.port, args.port_file, args.log, args.secret_env)
     labels = Labels.load(args.labels) if args.labels else None
-    return show(sys.stdin, sys.stdout, labels, args.title)
+    return show(sys.stdin, sys.stdout, labels, args.title, args.expect)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -271,6 +282,7 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--secret-env", default="", help="env var with the whsec_ secret")
     show_cmd = commands.add_parser("show", help="print alert JSON Lines from stdin readably")
     show_cmd.add_argument("--labels", type=Path, default=None)
+    show_cmd.add_argument("--expect", type=int, default=None, help="fail unless N alerts")
     show_cmd.add_argument("--title", default="")
     return parser
 
