@@ -48,7 +48,7 @@ from connector.mapping.values import (
     trim_quotes,
 )
 
-__all__ = ["WRITERS", "Writer", "make_writer"]
+__all__ = ["WRITERS", "Writer", "make_writer", "written_fields"]
 
 Event = dict[str, Any]
 Writer = Callable[[Event, object], bool]
@@ -319,3 +319,42 @@ WRITERS: Final[dict[str, Callable[[str], Writer]]] = {
 def make_writer(converter: str, field: str) -> Writer:
     """The writer of `converter` for ECS `field`; KeyError for an unknown converter name."""
     return WRITERS[converter](field)
+
+
+def _sibling(name: str) -> Callable[[str], tuple[str, ...]]:
+    """`name` next to the row's field: `source.ip` → `source.address` for `address`."""
+    return lambda field: (field, field.rpartition(".")[0] + "." + name)
+
+
+_FIXED_OUTPUTS: Final[dict[str, tuple[str, ...]]] = {
+    "hostname": ("host.name", "host.hostname"),
+    "file_path": ("file.path", "file.name", "file.directory", "file.extension"),
+    "registry_path": ("registry.path", "registry.key", "registry.value"),
+    "dll_path": ("dll.path", "dll.name"),
+}
+
+_OUTPUTS: Final[dict[str, Callable[[str], tuple[str, ...]]]] = {
+    "ip": _sibling("address"),
+    "os": _sibling("platform"),
+    "user": _sibling("domain"),
+    "cmdline": lambda field: (field, *_args_fields(field)),
+    "cmdline_trim": lambda field: (field, *_args_fields(field)),
+    "direction_action": lambda field: (field, "event.action"),
+}
+
+
+def _args_fields(field: str) -> tuple[str, str]:
+    prefix = field.rpartition(".")[0] + "."
+    return prefix + "args", prefix + "args_count"
+
+
+def written_fields(converter: str, field: str) -> frozenset[str]:
+    """Every ECS field the writer of `converter` for `field` may write (the field projection
+    keeps a row when any of them is wanted); KeyError for an unknown converter name."""
+    if converter not in WRITERS:
+        raise KeyError(converter)
+    fixed = _FIXED_OUTPUTS.get(converter)
+    if fixed is not None:
+        return frozenset(fixed)
+    outputs = _OUTPUTS.get(converter)
+    return frozenset(outputs(field) if outputs is not None else (field,))
