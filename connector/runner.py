@@ -301,20 +301,17 @@ def hunt(config: Config, request: HuntRequest, out: TextIO) -> int:
     alerts: list[dict[str, Any]] = []
     try:
         with _recording_exit(summary), build_source(config, rules, None) as source:
-            span = request.window or source.max_window or timedelta(days=1)
-            windows = list(split_windows(request.start, request.end, span))
-            seen: set[str] = set()
-            with _progress(len(windows)) as advance:
-                for window in windows:
-                    events = _fresh(
-                        detector.map_records(source.fetch(window), window, summary), seen, summary
-                    )
-                    found = detector.detect(events, to_epoch_ms(window.end))
-                    _emit(writer, found, alerts)
-                    summary.windows += 1
-                    advance(summary, len(alerts))
-            _emit(writer, detector.detect([], None), alerts)
-            summary.api_calls.update(source.stats.api_calls)
+            try:
+                _hunt_windows(
+                    source,
+                    request,
+                    detector=detector,
+                    writer=writer,
+                    alerts=alerts,
+                    summary=summary,
+                )
+            finally:
+                summary.api_calls.update(source.stats.api_calls)
     finally:
         detector.fold_stats(summary)
         summary.alerts_new = len(alerts)
@@ -323,6 +320,30 @@ def hunt(config: Config, request: HuntRequest, out: TextIO) -> int:
     if request.deliver:
         return _deliver_hunt(config, alerts, summary)
     return 0
+
+
+def _hunt_windows(
+    source: Source,
+    request: HuntRequest,
+    *,
+    detector: Detector,
+    writer: AlertWriter,
+    alerts: list[dict[str, Any]],
+    summary: RunSummary,
+) -> None:
+    """Windows in time order through one engine, so sequences across windows are found;
+    each alert is written (and flushed) as soon as it is found."""
+    span = request.window or source.max_window or timedelta(days=1)
+    windows = list(split_windows(request.start, request.end, span))
+    seen: set[str] = set()
+    with _progress(len(windows)) as advance:
+        for window in windows:
+            fetched = detector.map_records(source.fetch(window), window, summary)
+            found = detector.detect(_fresh(fetched, seen, summary), to_epoch_ms(window.end))
+            _emit(writer, found, alerts)
+            summary.windows += 1
+            advance(summary, len(alerts))
+    _emit(writer, detector.detect([], None), alerts)
 
 
 def _fresh(events: list[Event], seen: set[str], summary: RunSummary) -> list[Event]:
