@@ -42,6 +42,7 @@ __all__ = [
     "SyslogOutputConfig",
     "WebhookOutputConfig",
     "default_config",
+    "is_loopback_host",
     "is_loopback_url",
     "load_config",
     "parse_config",
@@ -81,7 +82,11 @@ OptionalPath = Annotated[ConfigPath | None, BeforeValidator(_optional_path)]
 
 def is_loopback_url(url: str) -> bool:
     """True when the URL's host is `localhost` or a loopback address (127.0.0.0/8, ::1)."""
-    host = urlsplit(url).hostname or ""
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:

@@ -8,7 +8,6 @@ The handler only moves bytes; everything the console decides lives in `app.Conso
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import threading
@@ -18,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from connector.config import is_loopback_host
 from connector.errors import ConfigError
 from connector.simulator.app import Console, LogEntry
 from connector.simulator.dataset import Dataset
@@ -155,7 +155,7 @@ class Simulator:
             self.injector,
             token=token,
             clock=self.clock,
-            admin_open=_is_loopback(host),
+            admin_open=is_loopback_host(host),
             deprecation_notice=deprecation_notice,
         )
         self._server: _Server | None = None
@@ -233,15 +233,6 @@ class Simulator:
     def reset(self) -> None:
         """Zero statistics, forget queries, clear faults."""
         self.console.reset()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _server_class(host: str) -> type[_Server]:
