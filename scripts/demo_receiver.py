@@ -193,8 +193,10 @@ def describe(alert: Mapping[str, Any], label: str = "") -> list[str]:
     first = events[0] if events else {}
     last = events[-1] if events else {}
     parent = _get(first, "process.parent.name") or "?"
-    dest = _get(last, "destination.ip") or "?"
+    dest = str(_get(last, "destination.ip") or "?")
     port = _get(last, "destination.port")
+    if ":" in dest and port is not None:  # IPv6: [addr]:port, as in URLs
+        dest = f"[{dest}]"
     lines = [
         f"ALERT {_get(alert, '@timestamp')}  {_get(alert, 'host.name')}  "
         f"{_get(alert, 'rule.severity')}  {_get(alert, 'rule.name')}",
