@@ -3,8 +3,9 @@
 Each acknowledgement is committed on its own (`store.ack`), so a crash re-sends at most the
 alerts whose acknowledgement was not yet recorded — under the same alert id and the same
 bytes. A row that fails stays queued with its attempt count and the time of its next
-attempt (doubling from `backoff_base` up to an hour). A broken output never delays or
-repeats deliveries to the healthy ones.
+attempt (doubling from `backoff_base` up to an hour). After an answer of RETRY (the output
+is down or overloaded) that output's remaining rows wait for the next run. A broken output
+never delays or repeats deliveries to the healthy ones.
 """
 
 from __future__ import annotations
@@ -67,13 +68,18 @@ class _Drain:
     report: DeliveryReport = field(default_factory=DeliveryReport)
 
     def output(self, output: Output, deadline: float) -> None:
-        rows = self.store.due(output.name, self.wall())
-        if not rows:
-            return
-        attempts = {row.alert_id: row.attempts for row in rows}
-        answers = output.send([Pending(row.alert_id, row.body) for row in rows], deadline)
-        for answer in answers:
-            self.record(output.name, answer, attempts.get(answer.alert_id, 0))
+        # One row per send, its answer committed before the next send: a crash then
+        # repeats only the row in flight, not everything sent earlier in a batch.
+        for row in self.store.due(output.name, self.wall()):
+            if time.monotonic() >= deadline:
+                log.warning("run deadline reached while delivering to %s", output.name)
+                return
+            for answer in output.send([Pending(row.alert_id, row.body)], deadline):
+                self.record(output.name, answer, row.attempts)
+                if answer.outcome is Outcome.RETRY:
+                    # The output is down or overloaded: the rest wait for the next run
+                    # rather than each paying for its own timeouts and retries now.
+                    return
 
     def record(self, name: str, answer: Delivery, attempts: int) -> None:
         now = self.wall()

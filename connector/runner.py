@@ -25,7 +25,7 @@ import click
 
 from connector.config import Config
 from connector.delivery import deliver_outbox
-from connector.detection.model import Event, Rule
+from connector.detection.model import Event, Match, Rule
 from connector.detection.rules import load_rules
 from connector.ecsutil import nest
 from connector.errors import (
@@ -36,6 +36,7 @@ from connector.errors import (
     ConnectorError,
     most_actionable,
 )
+from connector.mapping import Mapper
 from connector.ops import Heartbeat, RunSummary, write_textfile
 from connector.outputs import open_output
 from connector.outputs.base import Output
@@ -178,9 +179,18 @@ def _deliver(
         log.error(
             "output %s answered 410 Gone: disabled for this run; its alerts stay queued", name
         )
-    summary.outbox_size = sum(len(store.due(o.name, float("inf"))) for o in outputs)
+    # Every row left for a configured output counts, rejected ones and those of an output
+    # that answered 410 too: each is an alert not delivered everywhere (exit 3, §5.4).
+    names = [o.name for o in outputs]
+    summary.outbox_size = store.outbox_size(names)
     if summary.outbox_size:
         codes.append(EXIT_PARTIAL)
+    for name, count in sorted(store.orphaned_rows(names).items()):
+        log.warning(
+            "%d queued alert(s) for output %r, which is no longer configured or enabled; "
+            "they are kept: re-enable it, or drop them with `s1-connector state drop-output %s`",
+            count, name, name,
+        )  # fmt: skip
     return codes
 
 
@@ -203,6 +213,7 @@ class PollCycle:
         finally:
             _save_rate_limit(self.store, source)
             self.summary.api_calls.update(source.stats.api_calls)
+            self.summary.skipped.update(source.stats.skipped)
 
     def _windows(self, source: Source, window_deadline: float) -> bool:
         key = source_key(self.config)
@@ -312,6 +323,7 @@ def hunt(config: Config, request: HuntRequest, out: TextIO) -> int:
                 )
             finally:
                 summary.api_calls.update(source.stats.api_calls)
+                summary.skipped.update(source.stats.skipped)
     finally:
         detector.fold_stats(summary)
         summary.alerts_new = len(alerts)
@@ -418,6 +430,9 @@ def replay(config: Config, paths: Sequence[Path], shape: Shape, emit: str, out: 
     rules = _load_rules(config) if emit == "alerts" else []
     detector = Detector(rules, allowed_lateness=config.poll.allowed_lateness)
     prefilter = _prefilter(rules) if rules else None
+    if rules:
+        # Map only the fields the rules read; `_write_alerts` re-maps matched events in full.
+        detector.mapper = Mapper(fields=_rule_fields(detector), categories=_categories(detector))
     try:
         with _recording_exit(summary), FileSource(paths, shape, prefilter) as source:
             if emit == "events":
@@ -453,25 +468,68 @@ def _replay_events(
             writer.write(nest(event))
 
 
+def _rule_fields(detector: Detector) -> set[str]:
+    """Every field the engine reads: the rules' fields and join keys, category and time."""
+    engine = detector.engine
+    fields = {engine.category_field, engine.timestamp_field}
+    for compiled in engine.compiled:
+        fields |= compiled.fields()
+    if engine.tiebreaker_field:
+        fields.add(engine.tiebreaker_field)
+    return fields
+
+
+def _categories(detector: Detector) -> set[str] | None:
+    """The event categories some rule stage can take; None when a stage takes any."""
+    categories: set[str] = set()
+    for compiled in detector.engine.compiled:
+        stages = [*compiled.stages, *([compiled.until] if compiled.until else [])]
+        for stage in stages:
+            if stage.category is None:
+                return None
+            categories.add(stage.category)
+    return categories
+
+
 def _replay_alerts(
     source: FileSource, detector: Detector, writer: AlertWriter, summary: RunSummary
 ) -> None:
-    """Stream in batches; the engine's reorder buffer keeps `allowed_lateness` of events."""
+    """Stream in batches; the engine's reorder buffer keeps `allowed_lateness` of events.
+
+    A batch ends after `REPLAY_BATCH` events, or when an event of another minute comes:
+    behind a selective prefilter few records become events, and the batch (and the events
+    it holds) must not grow with the input. Mapped timestamps all read
+    `YYYY-MM-DDTHH:MM:SS.mmmZ`, so text order is time order and `[:16]` is the minute.
+    """
     batch: list[Event] = []
-    newest = 0
+    newest = minute = ""
+    map_record = detector.mapper.map
     for shape, record in source.records():
         summary.records += 1
-        event = detector.mapper.map(record, shape)
+        event = map_record(record, shape)
         if event is None:
             continue
-        batch.append(event)
-        if len(batch) >= REPLAY_BATCH:
-            newest = max(newest, *(event_ms(e) or 0 for e in batch))
-            for alert in detector.detect(batch, newest - detector.lateness_ms):
-                writer.write(alert)
+        stamp = event["@timestamp"]
+        if batch and (len(batch) >= REPLAY_BATCH or not stamp.startswith(minute)):
+            newest = max(newest, *(e["@timestamp"] for e in batch))
+            watermark = event_ms({"@timestamp": newest})
+            _write_alerts(detector, writer, batch, (watermark or 0) - detector.lateness_ms)
             batch = []
-    for alert in detector.detect(batch, None):
-        writer.write(alert)
+        if not batch:
+            minute = stamp[:16]
+        batch.append(event)
+    _write_alerts(detector, writer, batch, None)
+
+
+def _write_alerts(
+    detector: Detector, writer: AlertWriter, events: list[Event], watermark_ms: int | None
+) -> None:
+    """Run the engine and write an alert per match, from the matched events mapped in full
+    (the mapper may have mapped only the rules' fields)."""
+    complete = detector.mapper.complete
+    for match in detector.engine.process(events, watermark_ms=watermark_ms):
+        events_in_full = tuple(complete(event) for event in match.events)
+        writer.write(detector.alert(Match(match.rule, events_in_full, match.join_key)))
 
 
 _ALL_TIME = Window(datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))

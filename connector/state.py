@@ -119,7 +119,6 @@ class StateStore:
         if not path.exists() and not create:
             raise StateError(f"no state store at {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not path.exists() or path.stat().st_size == 0
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
             os.chmod(path, 0o600)
@@ -127,7 +126,7 @@ class StateStore:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=10000")
             store = cls(conn, path)
-            store._migrate(fresh)
+            store._migrate()
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"state store {path} is unreadable or corrupt ({exc}); move it aside to start "
@@ -135,13 +134,16 @@ class StateStore:
             ) from exc
         return store
 
-    def _migrate(self, fresh: bool) -> None:
+    def _migrate(self) -> None:
         tables = {
             r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
         if "meta" not in tables:
-            if tables or not fresh:
+            if tables:
                 raise StateError(f"{self.path} is not an s1-connector state store")
+            # No table at all: nothing to lose. A new file, or one whose creation was
+            # killed between `connect` (which already writes the WAL header) and the
+            # first commit; refusing it would wedge every later run on exit 78.
             version = 0
         else:
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -299,16 +301,30 @@ class StateStore:
             (error[:500], next_attempt_at, int(rejected), alert_id, output),
         )
 
-    def requeue_orphans(self, outputs: Sequence[str]) -> int:
-        """Count rows for outputs no longer configured (they stay; `state show` reports them)."""
-        marks = ",".join("?" * len(outputs)) or "''"
+    def orphaned_rows(self, outputs: Sequence[str]) -> dict[str, int]:
+        """Queued rows of outputs not in `outputs` (removed or disabled in the config)."""
+        marks = ",".join("?" * len(outputs))
+        rows = self._conn.execute(
+            f"SELECT output, COUNT(*) FROM outbox WHERE output NOT IN ({marks}) GROUP BY output",
+            tuple(outputs),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def outbox_size(self, outputs: Sequence[str] | None = None) -> int:
+        """Queued rows (rejected ones included), of `outputs` only when given."""
+        if outputs is None:
+            return int(self._conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        marks = ",".join("?" * len(outputs))
         row = self._conn.execute(
-            f"SELECT COUNT(*) FROM outbox WHERE output NOT IN ({marks})", tuple(outputs)
+            f"SELECT COUNT(*) FROM outbox WHERE output IN ({marks})", tuple(outputs)
         ).fetchone()
         return int(row[0])
 
-    def outbox_size(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+    def drop_output_rows(self, output: str) -> int:
+        """Delete every queued row of one output; returns how many. Only on explicit request."""
+        with self.transaction():
+            cursor = self._conn.execute("DELETE FROM outbox WHERE output=?", (output,))
+        return int(cursor.rowcount)
 
     def outbox_summary(self) -> dict[str, Any]:
         rows = self._conn.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 import click
@@ -67,4 +68,24 @@ def state_reset(app: AppContext, yes: bool) -> int:
         for file in removed:
             file.unlink()
     click.echo(f"state reset: removed {len(removed)} file(s) at {path}", err=True)
+    return EXIT_OK
+
+
+@state.command("drop-output")
+@click.argument("output")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def state_drop_output(app: AppContext, output: str, yes: bool) -> int:
+    """Delete the queued alerts of one output (e.g. one removed from the config)."""
+    config = app.config()
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("state drop-output needs --yes when not on a terminal")
+        click.confirm(f"Drop every queued alert of output {output!r}?", abort=True, err=True)
+    with RunLock(config.state.path), StateStore.open(config.state.path, create=False) as store:
+        dropped = store.drop_output_rows(output)
+    logging.getLogger(__name__).warning(
+        "dropped %d queued alert(s) of output %r on request", dropped, output
+    )
+    click.echo(f"dropped {dropped} queued alert(s) of output {output!r}", err=True)
     return EXIT_OK

@@ -21,7 +21,7 @@ from tests.e2e.support import CONSOLE, TOKEN, to_toml
 
 ConfigFactory = Callable[..., tuple[Path, Config]]
 WORKLOAD_EVENTS = 30_000
-WORKLOAD_SEED = 7
+WORKLOAD_SEED = 1  # 16 planted chains in 30,000 events (seed 7 plants only 3)
 
 
 def base_config(tmp_path: Path, kind: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ fake console (`responses`) or a Cloud Funnel folder, with a real SQLite store an
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,17 +23,14 @@ from connector.timeutil import format_utc
 from tests.e2e.conftest import ConfigFactory
 from tests.e2e.support import (
     TOKEN,
-    Chain,
     FakeDV,
     FakeSDL,
     Record,
     alert_ids,
     chain,
-    connect_record,
     matched_ids,
     noise,
     read_alerts,
-    start_record,
     write_cloud_funnel,
 )
 
@@ -64,20 +62,21 @@ def source(
     tmp_path: Path,
     token: str,
 ) -> tuple[str, Serve, Any]:
-    """(kind, serve(records), fake): `serve` sets what the console holds from now on."""
+    """(kind, serve(records), fake): `serve` adds records to what the console holds (for
+    Cloud Funnel: writes them as a new export object)."""
     kind: str = request.param
     if kind == "deep-visibility":
         dv = FakeDV(rsps, [])
 
         def serve_dv(records: list[Record]) -> None:
-            dv.records = list(records)
+            dv.records.extend(records)
 
         return kind, serve_dv, dv
     if kind == "sdl":
         sdl = FakeSDL(rsps, [])
 
         def serve_sdl(records: list[Record]) -> None:
-            sdl.records = list(records)
+            sdl.records.extend(records)
 
         return kind, serve_sdl, sdl
     parts = iter(range(1, 1000))
@@ -120,3 +119,71 @@ def test_sequence_split_across_two_runs_alerts_exactly_once(
     if isinstance(fake, FakeSDL):
         assert fake.untagged == []
         assert sorted(fake.deleted) == sorted(f"lrq{n}" for n in range(1, len(fake.launched) + 1))
+
+
+def test_late_event_within_allowed_lateness_completes_its_sequence(
+    source: tuple[str, Serve, Any], make_config: ConfigFactory
+) -> None:
+    kind, serve, _ = source
+    _, config = make_config(kind)  # allowed_lateness 2m, overlap = allowed_lateness
+    edge = NOW - MINUTE
+    late = chain("late", edge - timedelta(seconds=40), gap_s=5)
+    # Run 1: the console has indexed the connection but not yet the process start.
+    serve([late.connect, *noise("n1", NOW - 9 * MINUTE, 6, MINUTE)])
+    assert run(config, NOW) == 0
+    assert delivered(config) == []
+    # Run 2: the start turns up, stamped 40 s before the last checkpoint (< 2m lateness);
+    # the connection waited in the reorder buffer saved by run 1. (The run ends past the
+    # chain by more than allowed_lateness, so the buffer releases both events.)
+    serve([late.start])
+    assert run(config, NOW + 3 * MINUTE) == 0
+    assert [matched_ids(a) for a in delivered(config)] == [late.ids]
+    assert last_summary(config)["alerts_new"] == 1
+    assert run(config, NOW + 6 * MINUTE) == 0
+    assert len(delivered(config)) == 1
+
+
+def test_overlapping_windows_produce_no_duplicate_alerts(
+    source: tuple[str, Serve, Any], make_config: ConfigFactory
+) -> None:
+    kind, serve, fake = source
+    # Windows of 3m re-read the last 2m of the previous one (overlap = allowed_lateness).
+    _, config = make_config(kind, poll={"max_window": "3m"})
+    chains = [
+        chain("a", NOW - timedelta(minutes=8, seconds=30)),  # in windows 1 and 2
+        chain("b", NOW - 5 * MINUTE),  # in windows 2 and 3
+        chain("c", NOW - timedelta(minutes=1, seconds=50)),  # window 3, and run 2's window
+    ]
+    serve([r for c in chains for r in c.records])
+    serve(noise("n", NOW - 10 * MINUTE, 18, 30 * timedelta(seconds=1)))
+    assert run(config, NOW) == 0
+    first = last_summary(config)
+    assert first["windows"] == 3
+    assert first["duplicates_dropped"] > 0  # the overlaps were really read twice
+    assert run(config, NOW + 2 * MINUTE) == 0
+    second = last_summary(config)
+    assert second["duplicates_dropped"] >= 2  # chain c's events, read again
+    assert run(config, NOW + 5 * MINUTE) == 0  # past every chain by more than the lateness
+
+    alerts = delivered(config)
+    assert sorted(matched_ids(a) for a in alerts) == sorted(c.ids for c in chains)
+    assert len(set(alert_ids(alerts))) == len(alerts) == 3
+    if isinstance(fake, FakeDV):
+        assert len(fake.windows) == 5  # one query per window, none repeated
+
+
+def test_summary_counts_records_the_source_skipped_by_reason(
+    make_config: ConfigFactory, tmp_path: Path
+) -> None:
+    _, config = make_config("cloud-funnel")
+    found = chain("s", NOW - 6 * MINUTE)
+    records = [*found.records, *noise("n", NOW - 8 * MINUTE, 3, MINUTE)]
+    [part] = write_cloud_funnel(tmp_path / "cf", records, "p")
+    # A damaged line that names cmd.exe on windows passes the raw prefilter, then fails.
+    damaged = gzip.compress(b'{"endpoint.os": "windows", "tgt.process.name": "cmd.exe"\n')
+    part.with_name("damaged.gz").write_bytes(damaged)
+    assert run(config, NOW) == 0
+    skipped = last_summary(config)["skipped"]
+    assert skipped["not-json"] == 1  # an on-call engineer must see damaged exports
+    assert skipped["prefilter"] >= 1  # chrome.exe noise never reached the JSON parser
+    assert [matched_ids(a) for a in delivered(config)] == [found.ids]
