@@ -4,8 +4,10 @@ Public API:
 
 * `Mapper()` — `.map(record, shape="auto") -> Event | None`, with counters `.mapped`,
   `.skipped` (reason → count) and `.bad_fields` (`bad_field:<ecs name>` /
-  `parent_equals_self` → count); never raises.
-* `to_ecs(record, shape) -> Event | Skip` — the stateless function underneath.
+  `parent_equals_self` → count); never raises. `Mapper(fields=..., categories=...)` maps
+  only what rules read (`projection.py`); `.complete(event)` then gives the full event.
+* `to_ecs(record, shape) -> Event | Skip` — the stateless function underneath
+  (`projection=projection_for(fields)` for the projected form).
 * `detect_shape(record) -> Shape` — what `auto` uses.
 * `rows_from_table(columns, values)` — zip PowerQuery table rows into records.
 * `split_command_line(text)` — Windows argv splitting as Elastic does it.

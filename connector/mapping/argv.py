@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["clear_cache", "split_command_line", "split_tuple"]
+__all__ = ["CACHED_LENGTH", "clear_cache", "split_cached", "split_command_line", "split_tuple"]
 
 # One token per step of the state machine: a backslash run with the quote that ends it, a lone
 # quote, a separator run, a backslash run not followed by a quote, or ordinary text.
@@ -37,7 +37,7 @@ def split_command_line(text: str) -> list[str]:
     return list(split_tuple(text))
 
 
-_CACHED_LENGTH = 2048
+CACHED_LENGTH = 2048
 
 
 def split_tuple(text: str) -> tuple[str, ...]:
@@ -46,17 +46,19 @@ def split_tuple(text: str) -> tuple[str, ...]:
     Command lines repeat a lot in endpoint telemetry (services, shells, updaters), so a
     repeated line costs one dict lookup; the length limit bounds the cache's memory.
     """
-    return _split_cached(text) if len(text) <= _CACHED_LENGTH else _split(text)
+    return split_cached(text) if len(text) <= CACHED_LENGTH else _split(text)
 
 
 @lru_cache(maxsize=8192)
-def _split_cached(text: str) -> tuple[str, ...]:
+def split_cached(text: str) -> tuple[str, ...]:
+    """`split_tuple` for lines of at most `CACHED_LENGTH` characters (compiled plans call
+    it directly)."""
     return _split(text)
 
 
 def clear_cache() -> None:
     """Forget cached splits (benchmarks use it to keep repeated runs comparable)."""
-    _split_cached.cache_clear()
+    split_cached.cache_clear()
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -64,7 +66,39 @@ def _split(text: str) -> tuple[str, ...]:
         # Without quotes no backslash is special and no argument can be empty. `str.split()`
         # without a separator would also split at newlines and Unicode spaces, so it is not used.
         return tuple(arg for arg in text.replace("\t", " ").split(" ") if arg)
+    if '\\"' not in text and '""' not in text:
+        if text[0] == '"':
+            # The commonest quoted form by far: a quoted program path, plain arguments after.
+            close = text.find('"', 1)
+            rest = text[close + 1 :]
+            if close > 0 and '"' not in rest and (not rest or rest[0] in " \t"):
+                return (text[1:close], *(arg for arg in rest.replace("\t", " ").split(" ") if arg))
+        return tuple(_split_toggling(text))
     return tuple(_split_quoted(text))
+
+
+def _split_toggling(text: str) -> list[str]:
+    """The common quoted form (`"C:\\Program Files\\x.exe" -y`): no backslash run ends at a
+    quote and no `""`, so every quote just toggles quoting. The segments between quotes
+    alternate outside / inside; only outside ones split at spaces and tabs."""
+    args: list[str] = []
+    current: str | None = None  # the argument being built; None: between arguments
+    for index, segment in enumerate(text.split('"')):
+        if index % 2:  # inside quotes: literal, and a quote always starts an argument
+            current = segment if current is None else current + segment
+            continue
+        pieces = segment.replace("\t", " ").split(" ")
+        if pieces[0]:
+            current = pieces[0] if current is None else current + pieces[0]
+        if len(pieces) == 1:
+            continue
+        if current is not None:
+            args.append(current)
+        args.extend(piece for piece in pieces[1:-1] if piece)
+        current = pieces[-1] or None
+    if current is not None:
+        args.append(current)
+    return args
 
 
 def _split_quoted(text: str) -> list[str]:

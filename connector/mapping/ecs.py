@@ -20,27 +20,26 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 from connector.mapping.classify import CF, DV, ShapeKeys, normalise_event_type, route
 from connector.mapping.ecs_input import from_ecs
+from connector.mapping.projection import Projection
 from connector.mapping.skip import Skip
-from connector.mapping.values import to_timestamp
 from connector.sources.base import Shape
 
-__all__ = ["detect_shape", "normalise_event_type", "to_ecs"]
+__all__ = ["SHAPES", "detect_shape", "map_record", "normalise_event_type", "to_ecs"]
 
 _log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 
-_SHAPES: Final[dict[str, ShapeKeys]] = {"dv": DV, "cloud-funnel": CF, "pq": CF}
+SHAPES: Final[Mapping[str, ShapeKeys]] = {"dv": DV, "cloud-funnel": CF, "pq": CF}
+"""Shape name -> where its records keep their fields, for the full mapping."""
 # Skips are immutable: the hot path hands out shared instances.
 _NOT_AN_OBJECT: Final = Skip("not_an_object")
 _UNSUPPORTED: Final = Skip("unsupported_event_type")
-_MISSING_ID: Final = Skip("missing_event_id")
-_BAD_TIMESTAMP: Final = Skip("bad_timestamp")
 _MAPPER_ERROR: Final = Skip("mapper_error")
 
 
@@ -68,74 +67,47 @@ def to_ecs(
     *,
     bad: Counter[str] | None = None,
     event_types: Collection[str] | None = None,
+    projection: Projection | None = None,
 ) -> Event | Skip:
     """Map one record; see the module docstring. Never raises.
 
     `bad` (optional) counts malformed fields (`bad_field:<ecs name>`, `parent_equals_self`).
     `event_types` (optional) restricts mapping to these normalised S1 event types
     (`normalise_event_type`); others are skipped as `unsupported_event_type`. A shape name
-    outside `Shape` is a caller bug and comes back as `mapper_error`.
+    outside `Shape` is a caller bug and comes back as `mapper_error`. `projection`
+    (optional) maps only its fields (`projection.py`); ECS input is never narrowed.
     """
+    shapes = SHAPES if projection is None else projection.shapes
+    return map_record(record, shape, bad, event_types, shapes)
+
+
+def map_record(
+    record: object,
+    shape: Shape,
+    bad: Counter[str] | None,
+    event_types: Collection[str] | None,
+    shapes: Mapping[str, ShapeKeys],
+) -> Event | Skip:
+    """`to_ecs` with positional arguments and the shape keys to use (`SHAPES`, or a
+    projection's): the per-record call of `Mapper.map`."""
     # This is the per-record hot path: one function, shared Skip instances, cached routes.
     try:
-        keys = _SHAPES.get(shape)
+        keys = shapes.get(shape)
         if keys is None:
             if shape == "auto":
-                return to_ecs(record, detect_shape(record), bad=bad, event_types=event_types)
+                return map_record(record, detect_shape(record), bad, event_types, shapes)
             if shape == "ecs":
                 return from_ecs(record)
             raise ValueError(f"unknown shape {shape!r}")  # a caller bug: becomes mapper_error
         if not isinstance(record, dict):
             return _NOT_AN_OBJECT
-        get = record.get
-        raw = get(keys.type)
+        raw = record.get(keys.type)
         found = keys.routes.get(raw) if raw.__class__ is str else None
         if found is None:
             found = route(record, keys)
         if event_types is not None and found.name not in event_types:
             return _UNSUPPORTED
-        event_id = get(keys.id)
-        if event_id.__class__ is not str or not event_id or event_id == "null":
-            event_id = _event_id(event_id)
-            if event_id is None:
-                return _MISSING_ID
-        when = get(keys.time)
-        if keys.time_fallback is not None and (when is None or when in ("", "null")):
-            when = get(keys.time_fallback)
-        timestamp = None if when is None else to_timestamp(when)
-        if timestamp is None:
-            return _BAD_TIMESTAMP
-        event: Event = {"@timestamp": timestamp, "event.kind": "event", "event.id": event_id}
-        if found.category:
-            event["event.category"] = list(found.category)
-        event["event.type"] = list(found.type)
-        if found.action is not None:
-            event["event.action"] = found.action
-        found.apply(record, event, bad)
-        _finish(record, keys, event, bad)
-        return event
+        return found.build(record, bad)
     except Exception:  # the record boundary: one odd record must not stop a run
         _log.debug("mapper error on a %s record", shape, exc_info=True)
         return _MAPPER_ERROR
-
-
-def _event_id(value: object) -> str | None:
-    if type(value) is int:
-        return str(value)
-    return None
-
-
-def _finish(
-    record: dict[str, Any], keys: ShapeKeys, event: Event, bad: Counter[str] | None
-) -> None:
-    """Cross-field rules: the parent-equals-self guard (§6.6) and the DV composite id."""
-    parent = event.get("process.parent.entity_id")
-    if parent is not None and parent == event.get("process.entity_id"):
-        del event["process.parent.entity_id"]
-        if bad is not None:
-            bad["parent_equals_self"] += 1
-    if keys.index is None:
-        return  # Cloud Funnel: event.id already is <trace id>_<index>
-    trace, index = record.get(keys.trace), record.get(keys.index)
-    if isinstance(trace, str) and trace and type(index) in (str, int) and index not in ("", "null"):
-        event["sentinel_one.event.id"] = f"{trace}_{index}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from connector.mapping.argv import split_tuple
+from connector.mapping.argv import CACHED_LENGTH, split_cached, split_tuple
 from connector.mapping.values import IP_CACHE, OS_TYPES, os_type
 
 __all__ = ["INLINE", "NAMESPACE"]
@@ -22,6 +22,8 @@ NAMESPACE: Final[dict[str, Any]] = {
     "OSN": OS_TYPES,
     "OST": os_type,
     "SPLIT": split_tuple,
+    "SPLITC": split_cached,
+    "SPLITN": CACHED_LENGTH,
     # Exact spellings S1 sends; any other spelling falls back to the writer.
     "OUTX": {"SUCCESS": "success", "FAILURE": "failure", "BLOCKED": "unknown"},
     "DIRX": {
@@ -88,7 +90,7 @@ def _cmdline(trim: bool) -> Callable[[str], list[str]]:
         )
         return [
             *text,
-            "x = SPLIT(v)",
+            "x = SPLITC(v) if len(v) <= SPLITN else SPLIT(v)",  # split_tuple, one call less
             "if x:",
             f"    e[{prefix + 'args'!r}] = list(x)",
             f"    e[{prefix + 'args_count'!r}] = len(x)",

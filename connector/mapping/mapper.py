@@ -10,6 +10,12 @@ Counters (for the run summary and `state show`):
 
 A malformed field is dropped, except an IP that does not parse: it is kept as the raw string
 (it never matches `cidrmatch`) and still counted.
+
+With `fields` (and optionally `categories`), the mapper maps only those fields, for events
+of those ECS categories (see `projection.py`: the event equals the full event restricted to
+`mapper.fields`), and each event of those categories carries its source record under
+`SOURCE_KEY`, so `complete(event)` can rebuild the full event for an alert. Malformed
+fields outside the projection are then neither mapped nor counted.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from connector.mapping.classify import normalise_event_type
-from connector.mapping.ecs import to_ecs
+from connector.mapping.compiler import SOURCE_KEY
+from connector.mapping.ecs import SHAPES, map_record, to_ecs
+from connector.mapping.projection import Projection, projection_for
 from connector.mapping.skip import Skip
 from connector.sources.base import RawRecord, Shape
 
-__all__ = ["Mapper", "rows_from_table"]
+__all__ = ["SOURCE_KEY", "Mapper", "rows_from_table"]
 
 _log = logging.getLogger(__name__)
 
@@ -35,10 +43,17 @@ class Mapper:
     """Maps raw records to flat ECS events and keeps the counts. Never raises from `map`.
 
     `event_types` restricts mapping to these S1 event types (any spelling: `"IP Connect"`,
-    `"ipconnect"`); the default None maps every type.
+    `"ipconnect"`); the default None maps every type. `fields` restricts mapping to (at
+    least) these ECS fields, and `categories` (used only with `fields`) to events of these
+    ECS categories, see the module docstring; the default None maps every field.
     """
 
-    def __init__(self, event_types: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        event_types: Iterable[str] | None = None,
+        fields: Iterable[str] | None = None,
+        categories: Iterable[str] | None = None,
+    ) -> None:
         self.mapped = 0
         self.skipped: Counter[str] = Counter()
         self.bad_fields: Counter[str] = Counter()
@@ -47,15 +62,36 @@ class Mapper:
             if event_types is None
             else frozenset(normalise_event_type(name) for name in event_types)
         )
+        self._projection: Projection | None = (
+            None if fields is None else projection_for(fields, categories)
+        )
+        self._shapes = SHAPES if self._projection is None else self._projection.shapes
+
+    @property
+    def fields(self) -> frozenset[str] | None:
+        """The fields a projected event holds when the full event has them (None: all)."""
+        return None if self._projection is None else self._projection.fields
 
     def map(self, record: object, shape: Shape = "auto") -> Event | None:
         """The flat ECS event of `record`, or None when it is skipped (and counted)."""
-        result = to_ecs(record, shape, bad=self.bad_fields, event_types=self._event_types)
-        if isinstance(result, Skip):
+        result = map_record(record, shape, self.bad_fields, self._event_types, self._shapes)
+        if result.__class__ is Skip:
             self.skip(result.reason)
             return None
         self.mapped += 1
-        return result
+        return result  # type: ignore[return-value]
+
+    def complete(self, event: Event) -> Event:
+        """The full event of a projected `event`, re-mapped from the record it carries;
+        any other event is returned as it is. Counts nothing (the record was counted)."""
+        source = event.get(SOURCE_KEY)
+        if source is None:
+            return event
+        shape, record = source  # a list once the event went through a JSON round trip
+        full = to_ecs(record, shape)
+        if isinstance(full, Skip):  # only a mapper bug in a row outside the projection
+            return {key: value for key, value in event.items() if key != SOURCE_KEY}
+        return full
 
     def map_all(self, records: Iterable[RawRecord | Skip]) -> Iterator[Event]:
         """Map `(shape, record)` pairs in order; Skips (e.g. from `rows_from_table`) are counted."""

@@ -18,9 +18,9 @@ from typing import Any, Final
 from connector.mapping import tables as t
 from connector.mapping.compiler import Applier, RoleSpecs, Spec, compile_rows
 from connector.mapping.fields import CF_TO_DV
-from connector.mapping.writers import make_writer
+from connector.mapping.writers import make_writer, written_fields
 
-__all__ = ["PLANS", "Plan"]
+__all__ = ["PLANS", "Plan", "project"]
 
 Event = dict[str, Any]
 
@@ -39,11 +39,15 @@ class Plan:
     roles: tuple[RoleSpecs, ...]
     apply: Applier = field(init=False, repr=False, compare=False)
     source: str = field(init=False, repr=False, compare=False)
+    writes: frozenset[str] = field(init=False, repr=False, compare=False)
+    """Every ECS field some row of the plan may write."""
 
     def __post_init__(self) -> None:
         applier, source = compile_rows(self.name, self.fixed, self.roles)
         object.__setattr__(self, "apply", applier)
         object.__setattr__(self, "source", source)
+        writes = frozenset().union(*(written_fields(c, f) for _, f, c in self.specs()))
+        object.__setattr__(self, "writes", writes)
 
     def interpret(self, record: Mapping[str, Any], event: Event, bad: Counter[str] | None) -> None:
         """The same rows as a plain loop: the reference the compiled `apply` is tested against."""
@@ -51,6 +55,28 @@ class Plan:
         for selector, new, legacy in self.roles:
             chosen = new if selector is None or not _absent(record.get(selector)) else legacy
             _interpret(chosen, record, event, bad)
+
+    def specs(self) -> tuple[Spec, ...]:
+        """Every row of the plan (fixed rows, then each role's two row sets)."""
+        rows = list(self.fixed)
+        for _, new, legacy in self.roles:
+            rows += [*new, *legacy]
+        return tuple(rows)
+
+
+def project(plan: Plan, fields: frozenset[str]) -> Plan:
+    """The plan restricted to the rows that write at least one of `fields`.
+
+    Rows keep their order, so a field every writer of which is kept gets the value the
+    full plan gives it. A role left without rows drops its selector read too.
+    """
+
+    def keep(specs: tuple[Spec, ...]) -> tuple[Spec, ...]:
+        return tuple(s for s in specs if not written_fields(s[2], s[1]).isdisjoint(fields))
+
+    roles = tuple((sel, keep(new), keep(legacy)) for sel, new, legacy in plan.roles)
+    kept = tuple(role for role in roles if role[1] or role[2])
+    return Plan(plan.name + " (projected)", keep(plan.fixed), kept)
 
 
 def _absent(value: object) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["SKIP_REASONS", "Skip"]
+__all__ = ["BAD_TIMESTAMP", "MISSING_EVENT_ID", "SKIP_REASONS", "Skip"]
 
 SKIP_REASONS: Final = (
     "not_an_object",
@@ -23,3 +23,8 @@ class Skip:
     """A record the mapper skipped; `reason` is one of `SKIP_REASONS`."""
 
     reason: str
+
+
+# Skips are immutable: the per-record paths hand out shared instances.
+MISSING_EVENT_ID: Final = Skip("missing_event_id")
+BAD_TIMESTAMP: Final = Skip("bad_timestamp")

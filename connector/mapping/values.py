@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 __all__ = [
+    "INLINE_TIME",
     "IP_CACHE",
     "OS_TYPES",
     "os_type",
@@ -131,24 +132,19 @@ def to_timestamp(value: object) -> str | None:
         return None
     if not isinstance(value, str):
         return None
-    if (
-        len(value) == 24
-        and value[:19] in _ISO_PREFIX_OK
-        and value[19] == "."
-        and value[23] == "Z"
-        and value.isascii()
-        and value[20:23].isdigit()
-    ):
-        return value
+    if len(value) == 24 and value[:19] in _ISO_PREFIX_OK and value[19:] in _ISO_SUFFIXES:
+        return value  # both parts come from ASCII sets: no other check is needed
     if value.isascii() and value.isdigit():
         return to_timestamp(int(value)) if len(value) <= 16 else None
     return _from_iso(value)
 
 
 _MILLIS: Final = tuple(f"{millis:03d}Z" for millis in range(1000))
+_ISO_SUFFIXES: Final = frozenset(f".{millis}" for millis in _MILLIS)  # ".mmmZ"
 
 
 def _second_prefix(seconds: int) -> str:
+    """The cached `YYYY-MM-DDTHH:MM:SS.` of an epoch second (computed on a miss)."""
     parts = time.gmtime(seconds)
     prefix = (
         f"{parts.tm_year:04d}-{parts.tm_mon:02d}-{parts.tm_mday:02d}"
@@ -200,3 +196,16 @@ def trim_quotes(value: str) -> str:
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
         return value[1:-1]
     return value
+
+
+INLINE_TIME: Final[dict[str, object]] = {
+    # The names compiled builders (`compiler.compile_builder`) use to inline the two hot
+    # paths of `to_timestamp` (epoch ms as an int, canonical text) and call it otherwise.
+    "TS": to_timestamp,
+    "MAXMS": _MAX_EPOCH_MS,
+    "SEC": _SECOND_PREFIX,
+    "SECP": _second_prefix,
+    "MS": _MILLIS,
+    "ISOK": _ISO_PREFIX_OK,
+    "ISOS": _ISO_SUFFIXES,
+}

@@ -16,9 +16,10 @@ good NDJSON file is skipped and counted in `stats.skipped["not-json"]`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from connector.errors import BadInputError
 from connector.mapping import Skip, detect_shape, rows_from_table
 from connector.sources.admit import outside
 from connector.sources.base import RawRecord, Shape, SourceStats
-from connector.sources.ndjson import decode_stream, iter_lines
+from connector.sources.ndjson import PrefilteredLines, block_lines, decode_stream, iter_blocks
 from connector.sources.query import Prefilter
 from connector.timeutil import Window
 
@@ -35,7 +36,7 @@ __all__ = ["DATA_SUFFIXES", "FileSource"]
 
 log = logging.getLogger(__name__)
 DATA_SUFFIXES = frozenset({".json", ".ndjson", ".jsonl", ".log", ".gz"})
-_CHUNK = 1 << 16
+_CHUNK = 1 << 16  # per read; `ndjson.iter_blocks` makes blocks of whole lines about this big
 _LOGGED_PROBLEMS = 5
 
 
@@ -119,30 +120,58 @@ class FileSource:
     # -- one file ----------------------------------------------------------------------------
 
     def _values(self, path: Path) -> Iterator[Any]:
-        """The JSON values of one file: one document, or one per NDJSON line."""
-        self.stats.objects += 1
-        lines = iter_lines(self._decoded(path))
-        for _, line in lines:
-            if not line.strip():
-                continue
-            first = _loads(line)
-            if line.lstrip().startswith(b"[") or first is _BAD:
-                yield self._whole_document(path)
-                return
-            if self._passes(line):
-                yield first
-            yield from self._ndjson(path, lines)
-            return
+        """The JSON values of one file: one document, or one per NDJSON line.
 
-    def _ndjson(self, path: Path, lines: Iterator[tuple[int, bytes]]) -> Iterator[Any]:
-        for number, line in lines:
-            if not line.strip() or not self._passes(line):
-                continue
+        The first non-blank line decides: JSON that starts with `[` or does not parse alone
+        means one document; else NDJSON, whose first line is parsed before the prefilter.
+        """
+        self.stats.objects += 1
+        blocks = iter_blocks(self._decoded(path))
+        number = 0  # lines before the current block
+        for block in blocks:
+            start = 0
+            for raw in block_lines(block):
+                number += 1
+                start += len(raw) + 1
+                line = raw.removesuffix(b"\r")
+                if not line.strip():
+                    continue
+                first = _loads(line)
+                if line.lstrip().startswith(b"[") or first is _BAD:
+                    yield self._whole_document(path)
+                    return
+                if self._passes(line):
+                    yield first
+                rest = block[start:]
+                after = itertools.chain((rest,) if rest else (), blocks)
+                yield from self._ndjson(path, after, number + 1)
+                return
+
+    def _ndjson(self, path: Path, blocks: Iterable[bytes], first: int) -> Iterator[Any]:
+        for number, line in self._lines(blocks, first):
             value = _loads(line)
             if value is _BAD:
                 self._skip("not-json", f"{path}:{number}")
                 continue
             yield value
+
+    def _lines(self, blocks: Iterable[bytes], first: int) -> Iterator[tuple[int, bytes]]:
+        """The non-blank lines worth parsing, numbered from `first`."""
+        if self.prefilter is None or self.prefilter.passes_everything:
+            number = first
+            for block in blocks:
+                lines = block_lines(block)
+                for index, line in enumerate(lines):
+                    if line.strip():
+                        yield number + index, line.removesuffix(b"\r")
+                number += len(lines)
+            return
+        selected = PrefilteredLines(self.prefilter)
+        try:
+            yield from selected.lines(blocks, first)
+        finally:  # also when the reader stops early: the counts so far are still true
+            if selected.skipped:
+                self.stats.skipped["prefilter"] += selected.skipped
 
     def _whole_document(self, path: Path) -> Any:
         data = b"".join(self._decoded(path, count=False))

@@ -4,16 +4,38 @@ Cloud Funnel objects are gzip files, often of several members. A corrupt member 
 cost the rest of the object: decoding resumes at the next gzip header, a line break is
 inserted so the damaged member's last partial line cannot swallow the next member's first
 line, and every problem is reported through `on_problem(reason)` (the caller counts it).
+
+Lines are handled a block at a time (`iter_blocks`: whole lines, about a read chunk each):
+splitting, lower-casing and escape search run in C over the block, the needle test in one
+list comprehension, and Python steps one by one only through the lines that pass
+(`PrefilteredLines`). Line numbers, CRLF, blank lines and a last line without a newline come
+out exactly as line by line.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["GZIP_MAGIC", "decode_stream", "gunzip_members", "iter_lines"]
+from connector.sources.query import Prefilter
+
+__all__ = [
+    "GZIP_MAGIC",
+    "PrefilteredLines",
+    "block_lines",
+    "decode_stream",
+    "gunzip_members",
+    "iter_blocks",
+    "iter_lines",
+]
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
+_ESCAPE = b"\\u"
+# A regex finds escapes in a block about 2.5 times faster than `in`, which stumbles over
+# the many backslashes of Windows paths.
+_ESCAPES = re.compile(re.escape(_ESCAPE)).finditer
 Problem = Callable[[str], None]
 
 
@@ -96,17 +118,102 @@ def _seek_header(data: bytes, on_problem: Problem) -> tuple[bytes, bool]:
     return data[-keep:], False
 
 
+def iter_blocks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Regroup a byte stream into blocks of whole lines: each ends with `\\n` (the last
+    perhaps not). Lines are then split, searched and lower-cased a block at a time, in C,
+    instead of one Python step per line; a block is about as big as the chunks."""
+    tail = b""  # the start of a line that continues in the next chunk
+    for chunk in chunks:
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:
+            tail += chunk  # inside a very long line (or an empty chunk): keep gathering
+            continue
+        # One copy of the chunk at most: joining a memoryview slice does not copy it first.
+        yield b"".join((tail, memoryview(chunk)[:cut])) if tail else chunk[:cut]
+        tail = chunk[cut:]
+    if tail:
+        yield tail
+
+
+def block_lines(block: bytes) -> list[bytes]:
+    """The lines of a block without their `\\n` (a `\\r` before it is kept)."""
+    lines = block.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # the block ends with a line break: no line after it
+    return lines
+
+
 def iter_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
     """Yield (line number from 1, line without its `\\n`/`\\r\\n`), the last line too."""
     number = 0
-    rest = b""
-    for chunk in chunks:
-        rest += chunk
-        if b"\n" not in chunk:
-            continue
-        *lines, rest = rest.split(b"\n")
-        for line in lines:
+    for block in iter_blocks(chunks):
+        for line in block_lines(block):
             number += 1
             yield number, line.removesuffix(b"\r")
-    if rest:
-        yield number + 1, rest.removesuffix(b"\r")
+
+
+class PrefilteredLines:
+    """The non-blank lines of NDJSON blocks that pass a `Prefilter`, decided a block at a time.
+
+    Per block: the block is lower-cased and split once, the needle test runs as one list
+    comprehension over its lines, escapes are found with one regex scan, and non-ASCII
+    lines are looked for only in a block that has some. So the answer for each line is
+    exactly `prefilter(line)`, at a fraction of the cost of asking it line by line. The
+    prefilter's groups are put in order of selectivity on the first block seen
+    (`Prefilter.ordered_by`), so most lines fail on their first `in` test.
+
+    `skipped` counts the non-blank lines the prefilter ruled out (blank lines are neither
+    yielded nor counted, as without a prefilter).
+    """
+
+    _SAMPLE_LINES = 256
+
+    def __init__(self, prefilter: Prefilter) -> None:
+        self.prefilter = prefilter
+        self.skipped = 0
+        self._ordered: Prefilter | None = None
+
+    def lines(self, blocks: Iterable[bytes], first: int = 1) -> Iterator[tuple[int, bytes]]:
+        """Yield (line number, line without `\\r\\n`) of the passing lines; the first
+        line of the first block is number `first`."""
+        number = first
+        for block in blocks:
+            lowered = block_lines(block.lower())
+            yield from self._block(block, lowered, number)
+            number += len(lowered)
+
+    def _block(
+        self, block: bytes, lowered: list[bytes], number: int
+    ) -> Iterator[tuple[int, bytes]]:
+        if self._ordered is None:
+            self._ordered = self.prefilter.ordered_by(lowered[: self._SAMPLE_LINES])
+        chosen = self._ordered.select_lowered(lowered)
+        forced = _forced_lines(block, lowered)
+        if forced:
+            chosen = sorted(forced.union(chosen))
+        blank = sum(1 for low in lowered if not low.strip())
+        yielded = 0
+        if chosen:
+            # Line i starts after the i lines before it and their i line breaks.
+            before = list(itertools.accumulate(map(len, lowered), initial=0))
+            for index in chosen:
+                low = lowered[index]
+                if low.strip():
+                    yielded += 1
+                    start = before[index] + index
+                    yield number + index, block[start : start + len(low)].removesuffix(b"\r")
+        self.skipped += len(lowered) - blank - yielded
+
+
+def _forced_lines(block: bytes, lowered: list[bytes]) -> set[int]:
+    """Indexes of the lines that pass whatever their needles: with a `\\u` escape (found
+    in the raw block; never across lines), or not pure ASCII."""
+    forced: set[int] = set()
+    line = seen = 0
+    for found in _ESCAPES(block):  # in order: count the line breaks between two escapes
+        line += block.count(b"\n", seen, found.start())
+        seen = found.start()
+        forced.add(line)
+    if not block.isascii():
+        forced.update(index for index, low in enumerate(lowered) if not low.isascii())
+    return forced

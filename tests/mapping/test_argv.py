@@ -132,3 +132,14 @@ def _reference(text: str) -> list[str]:
 @given(st.text(alphabet='ab \t"\\\n', max_size=24))
 def test_matches_the_literal_algorithm(text: str) -> None:
     assert split_command_line(text) == _reference(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet='ab \t"\\\n', max_size=24).filter(
+        lambda text: '\\"' not in text and '""' not in text
+    )
+)
+def test_toggling_fast_path_matches_the_literal_algorithm(text: str) -> None:
+    """Quotes that only toggle (no `\\"`, no `""`) take a split-based path; same answers."""
+    assert split_command_line(text) == _reference(text)

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Benchmark `replay` against a plain `json.loads` loop over the same NDJSON file.
+
+    .venv/bin/python scripts/bench_replay.py [--events 200000] [--seed 42] [--repeat 3]
+        [--shapes cloud-funnel,dv,ecs] [--memory-sizes 100000,400000] [--dir DIR]
+
+Per shape, writes a workload file with `../shared/bench/workload.py` (into `--dir`, or a
+temporary folder; an existing file of the same size and seed is reused), then measures,
+`--repeat` times and alternately (so a busy neighbour slows both alike), keeping the best:
+
+* a plain loop: `for line in open(path, "rb"): json.loads(line)`;
+* the real replay path in-process: `connector.runner.replay(config, [path], shape,
+  "alerts", sink)` with the bundled rules and the default config, alerts written as JSON
+  Lines to an in-memory text sink (the run summary that replay prints to stderr is
+  discarded). One warm-up replay of a 1,000-line file first compiles the rules (lark
+  grammar and rule compilation, a one-time cost of about 0.1 s that does not grow with
+  the input); its time is printed separately.
+
+Both are wall-clock times (`time.perf_counter`) and read the file from the page cache.
+After each replay the alerts are checked: their matched event ids must be exactly the
+truth file's chains, each once; the script exits 1 otherwise.
+
+Memory: for each size of `--memory-sizes` (Cloud Funnel), a fresh subprocess replays the
+file and reports its peak resident set (`resource.getrusage(RUSAGE_SELF).ru_maxrss`,
+interpreter and imports included), and another reports the `tracemalloc` peak of the
+replay alone. Streaming means both stay flat while the input grows.
+
+Not a test: the numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from connector.config import Config  # noqa: E402
+from connector.runner import replay  # noqa: E402
+
+WORKLOAD = REPO.parent / "shared" / "bench" / "workload.py"
+SHAPES = ("cloud-funnel", "dv", "ecs")
+WARM_UP_LINES = 1000
+
+# Runs in a fresh interpreter: replay one file, print a JSON object with what it measured.
+_MEMORY_PROBE = """
+import contextlib, io, json, resource, sys, tracemalloc
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from connector.config import Config
+from connector.runner import replay
+traced = sys.argv[3] == "tracemalloc"
+config = Config.model_validate({})
+sink = io.StringIO()
+if traced:
+    tracemalloc.start()
+with contextlib.redirect_stderr(io.StringIO()):
+    replay(config, [Path(sys.argv[2])], "cloud-funnel", "alerts", sink)
+out = {"alerts": sink.getvalue().count("\\n")}
+if traced:
+    out["traced_peak"] = tracemalloc.get_traced_memory()[1]
+else:
+    out["max_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps(out))
+"""
+
+
+def workload_file(folder: Path, shape: str, events: int, seed: int) -> Path:
+    """The workload file of `shape` (generated unless it is already there)."""
+    path = folder / f"{shape}-{events}-{seed}.ndjson"
+    truth = Path(f"{path}.truth.json")
+    if not (path.is_file() and truth.is_file()):
+        command = [sys.executable, str(WORKLOAD), "--shape", shape, "--events", str(events),
+                   "--seed", str(seed), "--out", str(path)]  # fmt: skip
+        subprocess.run(command, check=True)
+    return path
+
+
+def truth_chains(path: Path) -> set[tuple[str, ...]]:
+    truth = json.loads(Path(f"{path}.truth.json").read_text(encoding="utf-8"))
+    return {tuple(str(i) for i in chain) for chain in truth["chains"]}
+
+
+def time_loads(path: Path) -> float:
+    loads = json.loads
+    start = time.perf_counter()
+    with path.open("rb") as handle:
+        for line in handle:
+            loads(line)
+    return time.perf_counter() - start
+
+
+def time_replay(config: Config, path: Path, shape: Any) -> tuple[float, list[dict[str, Any]]]:
+    sink = io.StringIO()
+    with contextlib.redirect_stderr(io.StringIO()):
+        start = time.perf_counter()
+        replay(config, [path], shape, "alerts", sink)
+        elapsed = time.perf_counter() - start
+    return elapsed, [json.loads(line) for line in sink.getvalue().splitlines()]
+
+
+def check_alerts(path: Path, alerts: list[dict[str, Any]]) -> str:
+    """'' when the alerts are exactly the truth chains, each once; else what is wrong."""
+    found = [tuple(str(e["event"]["id"]) for e in a["sequence"]["events"]) for a in alerts]
+    truth = truth_chains(path)
+    if len(found) != len(set(found)):
+        return f"{len(found) - len(set(found))} chain(s) reported twice"
+    if set(found) != truth:
+        return f"missed {len(truth - set(found))}, extra {len(set(found) - truth)}"
+    return ""
+
+
+def bench_shape(config: Config, path: Path, shape: str, repeat: int) -> bool:
+    lines = sum(1 for _ in path.open("rb"))
+    loads_times: list[float] = []
+    replay_times: list[float] = []
+    problem = ""
+    for _ in range(repeat):
+        loads_times.append(time_loads(path))
+        elapsed, alerts = time_replay(config, path, shape)
+        replay_times.append(elapsed)
+        problem = problem or check_alerts(path, alerts)
+    loads_s, replay_s = min(loads_times), min(replay_times)
+    verdict = f"alerts = truth ({len(alerts)} chains)" if not problem else f"WRONG: {problem}"
+    print(
+        f"{shape:13s} {lines:>8d} lines {path.stat().st_size / 2**20:6.0f} MiB"
+        f" | json.loads loop {lines / loads_s:>10,.0f} rec/s ({loads_s:.3f} s)"
+        f" | replay {lines / replay_s:>10,.0f} rec/s ({replay_s:.3f} s)"
+        f" | ratio {loads_s / replay_s:4.2f}x | {verdict}"
+    )
+    return not problem
+
+
+def memory_probe(path: Path, mode: str) -> dict[str, Any]:
+    command = [sys.executable, "-c", _MEMORY_PROBE, str(REPO), str(path), mode]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def bench_memory(folder: Path, sizes: list[int], seed: int) -> None:
+    print("memory, Cloud Funnel replay in a fresh subprocess per size:")
+    for size in sizes:
+        path = workload_file(folder, "cloud-funnel", size, seed)
+        rss = memory_probe(path, "rss")
+        traced = memory_probe(path, "tracemalloc")
+        print(
+            f"  {size:>8d} lines {path.stat().st_size / 2**20:6.0f} MiB"
+            f" | max RSS {rss['max_rss_kib'] / 1024:6.1f} MiB"
+            f" | tracemalloc peak {traced['traced_peak'] / 2**20:6.1f} MiB"
+            f" | {rss['alerts']} alerts"
+        )
+
+
+def warm_up(config: Config, path: Path, folder: Path) -> None:
+    sample = folder / "warm-up.ndjson"
+    with path.open("rb") as source, sample.open("wb") as target:
+        for _, line in zip(range(WARM_UP_LINES), source, strict=False):
+            target.write(line)
+    elapsed, _ = time_replay(config, sample, "auto")
+    print(f"warm-up: replay of {WARM_UP_LINES} lines, rules compiled once: {elapsed:.3f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--memory-sizes", default="100000,400000")
+    parser.add_argument("--dir", type=Path, help="keep workload files here (default: temporary)")
+    args = parser.parse_args()
+    shapes = [s for s in args.shapes.split(",") if s]
+    sizes = [int(n) for n in args.memory_sizes.split(",") if n]
+    with contextlib.ExitStack() as stack:
+        folder = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        folder.mkdir(parents=True, exist_ok=True)
+        config = Config.model_validate({})
+        files = {shape: workload_file(folder, shape, args.events, args.seed) for shape in shapes}
+        print(f"python {sys.version.split()[0]}, {args.events} events per shape, "
+              f"best of {args.repeat} (wall clock, file in the page cache)")  # fmt: skip
+        warm_up(config, next(iter(files.values())), folder)
+        results = [bench_shape(config, path, shape, args.repeat) for shape, path in files.items()]
+        ok = all(results)
+        if sizes:
+            bench_memory(folder, sizes, args.seed)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
