@@ -59,11 +59,18 @@ class Detector:
         allowed_lateness: timedelta,
         console_url: str = "",
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        project: bool = False,
     ) -> None:
+        """`project`: map only the fields and event categories the rules read (replay's fast
+        path); alerts are still built from the matched events mapped in full."""
         self.rules = list(rules)
-        self.mapper = Mapper()
         self.engine = Engine(
             self.rules, allowed_lateness_ms=int(allowed_lateness / timedelta(milliseconds=1))
+        )
+        self.mapper = (
+            Mapper(fields=_rule_fields(self.engine), categories=_categories(self.engine))
+            if project and self.rules
+            else Mapper()
         )
         self.lateness_ms = int(allowed_lateness / timedelta(milliseconds=1))
         self.console_url = console_url
@@ -94,7 +101,10 @@ class Detector:
         return [self.alert(match) for match in matches]
 
     def alert(self, match: Match) -> dict[str, Any]:
-        return build_alert(match, created=self.now(), console_url=self.console_url)
+        """The alert document, from the matched events mapped in full (see `project`)."""
+        complete = self.mapper.complete
+        full = Match(match.rule, tuple(complete(e) for e in match.events), match.join_key)
+        return build_alert(full, created=self.now(), console_url=self.console_url)
 
     def fold_stats(self, summary: RunSummary) -> None:
         """Copy the mapper's and engine's counters into the run summary."""
@@ -102,6 +112,27 @@ class Detector:
         summary.skipped.update(self.mapper.skipped)
         summary.bad_fields.update(self.mapper.bad_fields)
         summary.engine = self.engine.stats.as_dict()
+
+
+def _rule_fields(engine: Engine) -> set[str]:
+    """Every field the engine reads: the rules' fields and join keys, category and time."""
+    fields = {engine.category_field, engine.timestamp_field}
+    for compiled in engine.compiled:
+        fields |= compiled.fields()
+    if engine.tiebreaker_field:
+        fields.add(engine.tiebreaker_field)
+    return fields
+
+
+def _categories(engine: Engine) -> set[str] | None:
+    """The event categories some rule stage can take; None when a stage takes any."""
+    categories: set[str] = set()
+    for compiled in engine.compiled:
+        for stage in [*compiled.stages, *([compiled.until] if compiled.until else [])]:
+            if stage.category is None:
+                return None
+            categories.add(stage.category)
+    return categories
 
 
 class AlertWriter:

@@ -25,7 +25,7 @@ import click
 
 from connector.config import Config
 from connector.delivery import deliver_outbox
-from connector.detection.model import Event, Match, Rule
+from connector.detection.model import Event, Rule
 from connector.detection.rules import load_rules
 from connector.ecsutil import nest
 from connector.errors import (
@@ -36,7 +36,6 @@ from connector.errors import (
     ConnectorError,
     most_actionable,
 )
-from connector.mapping import Mapper
 from connector.ops import Heartbeat, RunSummary, write_textfile
 from connector.outputs import open_output
 from connector.outputs.base import Output
@@ -428,11 +427,8 @@ def replay(config: Config, paths: Sequence[Path], shape: Shape, emit: str, out: 
     summary = RunSummary("replay")
     writer = AlertWriter(out)
     rules = _load_rules(config) if emit == "alerts" else []
-    detector = Detector(rules, allowed_lateness=config.poll.allowed_lateness)
+    detector = Detector(rules, allowed_lateness=config.poll.allowed_lateness, project=True)
     prefilter = _prefilter(rules) if rules else None
-    if rules:
-        # Map only the fields the rules read; `_write_alerts` re-maps matched events in full.
-        detector.mapper = Mapper(fields=_rule_fields(detector), categories=_categories(detector))
     try:
         with _recording_exit(summary), FileSource(paths, shape, prefilter) as source:
             if emit == "events":
@@ -468,29 +464,6 @@ def _replay_events(
             writer.write(nest(event))
 
 
-def _rule_fields(detector: Detector) -> set[str]:
-    """Every field the engine reads: the rules' fields and join keys, category and time."""
-    engine = detector.engine
-    fields = {engine.category_field, engine.timestamp_field}
-    for compiled in engine.compiled:
-        fields |= compiled.fields()
-    if engine.tiebreaker_field:
-        fields.add(engine.tiebreaker_field)
-    return fields
-
-
-def _categories(detector: Detector) -> set[str] | None:
-    """The event categories some rule stage can take; None when a stage takes any."""
-    categories: set[str] = set()
-    for compiled in detector.engine.compiled:
-        stages = [*compiled.stages, *([compiled.until] if compiled.until else [])]
-        for stage in stages:
-            if stage.category is None:
-                return None
-            categories.add(stage.category)
-    return categories
-
-
 def _replay_alerts(
     source: FileSource, detector: Detector, writer: AlertWriter, summary: RunSummary
 ) -> None:
@@ -524,12 +497,8 @@ def _replay_alerts(
 def _write_alerts(
     detector: Detector, writer: AlertWriter, events: list[Event], watermark_ms: int | None
 ) -> None:
-    """Run the engine and write an alert per match, from the matched events mapped in full
-    (the mapper may have mapped only the rules' fields)."""
-    complete = detector.mapper.complete
-    for match in detector.engine.process(events, watermark_ms=watermark_ms):
-        events_in_full = tuple(complete(event) for event in match.events)
-        writer.write(detector.alert(Match(match.rule, events_in_full, match.join_key)))
+    for alert in detector.detect(events, watermark_ms):
+        writer.write(alert)
 
 
 _ALL_TIME = Window(datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
