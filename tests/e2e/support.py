@@ -27,6 +27,8 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 import responses
 
+from connector.config import Config
+from connector.runner import poll
 from connector.simulator.convert import cf_to_dv
 from connector.timeutil import to_datetime, to_epoch_ms
 
@@ -448,3 +450,13 @@ def to_toml(config: Mapping[str, Any]) -> str:
             lines += [f"{key} = {toml_value(value)}" for key, value in table.items()]
             lines.append("")
     return "\n".join(lines)
+
+
+def poll_at(config: Config, at: datetime) -> int:
+    """One `poll` run with the clock fixed at `at`."""
+    return poll(config, now=lambda: at)
+
+
+def first_output_alerts(config: Config) -> list[dict[str, Any]]:
+    """The alerts the first output (a `file` output in these tests) received."""
+    return read_alerts(config.outputs[0].path)  # type: ignore[union-attr]

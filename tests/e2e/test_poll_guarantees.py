@@ -18,7 +18,6 @@ import responses
 from connector import cli
 from connector.config import Config
 from connector.errors import LockHeld, Unavailable
-from connector.runner import poll
 from connector.state import RunLock, StateStore
 from connector.timeutil import to_epoch_ms
 from tests.e2e.conftest import ConfigFactory
@@ -27,9 +26,10 @@ from tests.e2e.support import (
     WebhookReceiver,
     alert_ids,
     chain,
+    first_output_alerts,
     matched_ids,
     noise,
-    read_alerts,
+    poll_at,
     write_cloud_funnel,
 )
 
@@ -37,12 +37,8 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 
 
-def run(config: Config, at: datetime) -> int:
-    return poll(config, now=lambda: at)
-
-
-def file_alerts(config: Config) -> list[dict[str, Any]]:
-    return read_alerts(config.outputs[0].path)  # type: ignore[union-attr]
+run = poll_at
+file_alerts = first_output_alerts
 
 
 def store_facts(config: Config) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import pytest
 import responses
 
 from connector.config import Config
-from connector.runner import poll
 from connector.state import StateStore
 from connector.timeutil import format_utc
 from tests.e2e.conftest import ConfigFactory
@@ -28,9 +27,10 @@ from tests.e2e.support import (
     Record,
     alert_ids,
     chain,
+    first_output_alerts,
     matched_ids,
     noise,
-    read_alerts,
+    poll_at,
     write_cloud_funnel,
 )
 
@@ -39,12 +39,8 @@ MINUTE = timedelta(minutes=1)
 Serve = Callable[[list[Record]], None]
 
 
-def run(config: Config, at: datetime) -> int:
-    return poll(config, now=lambda: at)
-
-
-def delivered(config: Config) -> list[dict[str, Any]]:
-    return read_alerts(config.outputs[0].path)  # type: ignore[union-attr]
+run = poll_at
+delivered = first_output_alerts
 
 
 def last_summary(config: Config) -> dict[str, Any]:
