@@ -1,0 +1,100 @@
+"""Pieces poll, hunt and replay share: rule loading, outputs, delivery, the run summary."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+
+import click
+
+from connector.config import Config
+from connector.delivery import deliver_outbox
+from connector.detection.model import Rule
+from connector.detection.rules import load_rules
+from connector.errors import (
+    EXIT_PARTIAL,
+    EXIT_PERM,
+    ConnectorError,
+)
+from connector.ops import RunSummary, write_textfile
+from connector.outputs import open_output
+from connector.outputs.base import Output
+from connector.state import StateStore
+
+__all__ = ["deliver", "finish_run", "load_configured_rules", "open_outputs", "recording_exit"]
+
+log = logging.getLogger(__name__)
+
+
+def load_configured_rules(config: Config) -> list[Rule]:
+    rules = load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
+    log.info("%d rule(s) loaded", len(rules))
+    return rules
+
+
+@contextlib.contextmanager
+def open_outputs(config: Config) -> Iterator[list[Output]]:
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(open_output(o)) for o in config.outputs if o.enabled]
+
+
+def finish_run(summary: RunSummary, config: Config | None, store: StateStore | None) -> None:
+    click.echo(summary.line(), err=True)
+    if store is not None:
+        try:
+            store.record_run(summary.command, summary.started, summary.exit_code, summary.as_dict())
+        except ConnectorError as exc:
+            log.warning("could not record the run summary: %s", exc)
+    if config is not None and config.metrics.textfile is not None:
+        write_textfile(config.metrics.textfile, summary)
+
+
+@contextlib.contextmanager
+def recording_exit(summary: RunSummary) -> Iterator[None]:
+    """Put the exit code an escaping exception will cause into the summary."""
+    try:
+        yield
+    except ConnectorError as exc:
+        summary.exit_code = exc.exit_code
+        raise
+    except KeyboardInterrupt:
+        summary.exit_code = 130
+        raise
+    except BaseException:
+        summary.exit_code = 1
+        raise
+
+
+def deliver(
+    config: Config,
+    store: StateStore,
+    outputs: Sequence[Output],
+    summary: RunSummary,
+    deadline: float,
+) -> list[int]:
+    """Drain the outbox; return 77 if an output refused our credentials, 3 if rows are left."""
+    codes: list[int] = []
+    backoff = config.poll.delivery_backoff.total_seconds()
+    report = deliver_outbox(store, outputs, deadline, backoff)
+    summary.delivered.update(report.delivered)
+    summary.failed.update(report.failed)
+    if report.auth_failed:
+        codes.append(EXIT_PERM)
+    for name in sorted(report.gone):
+        log.error(
+            "output %s answered 410 Gone: disabled for this run; its alerts stay queued", name
+        )
+    # Every row left for a configured output counts, rejected ones and those of an output
+    # that answered 410 too: each is an alert not delivered everywhere (exit 3, §5.4).
+    names = [o.name for o in outputs]
+    summary.outbox_size = store.outbox_size(names)
+    if summary.outbox_size:
+        codes.append(EXIT_PARTIAL)
+    for name, count in sorted(store.orphaned_rows(names).items()):
+        log.warning(
+            "%d queued alert(s) for output %r, which is no longer configured or enabled; "
+            "they are kept: re-enable it, or drop them with `s1-connector state drop-output %s`",
+            count, name, name,
+        )  # fmt: skip
+    return codes
