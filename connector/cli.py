@@ -14,13 +14,16 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from connector import __version__
-from connector.config import Config, default_config, load_config
 from connector.errors import EXIT_BUG, EXIT_OK, EXIT_USAGE, ConfigError, ConnectorError
 from connector.logsetup import redact, setup_logging
+
+if TYPE_CHECKING:
+    from connector.config import Config
 
 __all__ = ["AppContext", "cli", "main"]
 
@@ -37,6 +40,9 @@ class AppContext:
 
     def config(self, required: bool = True) -> Config:
         """Load the config; without a file, the defaults when `required` is False."""
+        # pydantic is imported only by commands that read the config (start-up time).
+        from connector.config import default_config, load_config  # noqa: PLC0415
+
         if not self.config_path.exists() and not (required or self.config_explicit):
             log.debug("no config file at %s; using defaults", self.config_path)
             return default_config()

@@ -5,11 +5,9 @@ from __future__ import annotations
 import sys
 
 import click
-from pydantic import SecretStr
 
 from connector.cli import AppContext
 from connector.errors import EXIT_OK, ConfigError, SecretError
-from connector.secrets import delete_token, keyring_status, resolve_token, store_token
 
 __all__ = ["auth"]
 
@@ -31,6 +29,10 @@ def auth() -> None:
 @click.pass_obj
 def auth_set(app: AppContext, from_stdin: bool) -> int:
     """Store the API token in the OS keyring (prompted without echo)."""
+    from pydantic import SecretStr  # noqa: PLC0415 - lazy: start-up time
+
+    from connector.secrets import store_token  # noqa: PLC0415 - lazy: start-up time
+
     url = _console_url(app)
     if from_stdin:
         value = sys.stdin.readline().strip()
@@ -49,6 +51,8 @@ def auth_set(app: AppContext, from_stdin: bool) -> int:
 @click.pass_obj
 def auth_delete(app: AppContext) -> int:
     """Remove the stored API token from the OS keyring."""
+    from connector.secrets import delete_token  # noqa: PLC0415 - lazy: start-up time
+
     url = _console_url(app)
     removed = delete_token(url)
     click.echo("token removed" if removed else "no token was stored", err=True)
@@ -59,6 +63,8 @@ def auth_delete(app: AppContext) -> int:
 @click.pass_obj
 def auth_status(app: AppContext) -> int:
     """Show where the token would come from and its fingerprint — never the token."""
+    from connector.secrets import keyring_status, resolve_token  # noqa: PLC0415 - lazy: start-up time
+
     config = app.config()
     status = keyring_status()
     click.echo(f"keyring: {'available' if status.usable else 'not available'} ({status.detail})")

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from connector.cli import AppContext
-from connector.config import Config
-from connector.detection.check import check_rule
-from connector.detection.rules import load_rules
 from connector.errors import (
     EXIT_CONFIG,
     EXIT_PARTIAL,
@@ -23,12 +21,11 @@ from connector.errors import (
     SecretError,
     most_actionable,
 )
-from connector.outputs import send_test_alert
-from connector.outputs.base import Outcome
-from connector.secrets import ResolvedSecret, resolve_token
-from connector.sources.base import SourceStats
-from connector.sources.http import HttpClient
 from connector.timeutil import to_datetime
+
+if TYPE_CHECKING:
+    from connector.config import Config
+    from connector.secrets import ResolvedSecret
 
 __all__ = ["check"]
 
@@ -49,6 +46,9 @@ def check(app: AppContext, send_test: bool) -> int:
 
 
 def _check_rules(config: Config) -> int:
+    from connector.detection.check import check_rule  # noqa: PLC0415 - lazy: start-up time
+    from connector.detection.rules import load_rules  # noqa: PLC0415 - lazy: start-up time
+
     try:
         rules = load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
     except ConnectorError as exc:
@@ -62,6 +62,8 @@ def _check_rules(config: Config) -> int:
 
 
 def _check_source(config: Config) -> int:
+    from connector.secrets import resolve_token  # noqa: PLC0415 - lazy: start-up time
+
     click.echo(f"source: {config.source.kind}")
     if config.source.kind == "cloud-funnel":
         return _check_cloud_funnel(config)
@@ -91,6 +93,9 @@ def _check_cloud_funnel(config: Config) -> int:
 
 def _check_console(config: Config, token: ResolvedSecret) -> int:
     """One cheap authenticated call: the token's own details (also gives its expiry)."""
+    from connector.sources.base import SourceStats  # noqa: PLC0415 - lazy: start-up time
+    from connector.sources.http import HttpClient  # noqa: PLC0415 - lazy: start-up time
+
     client = HttpClient(config.console, token.value, scheme="ApiToken", stats=SourceStats())
     try:
         body = client.call(
@@ -120,6 +125,9 @@ def _report_expiry(body: object) -> None:
 
 
 def _check_outputs(config: Config, send_test: bool) -> int:
+    from connector.outputs import send_test_alert  # noqa: PLC0415 - lazy: start-up time
+    from connector.outputs.base import Outcome  # noqa: PLC0415 - lazy: start-up time
+
     enabled = [o for o in config.outputs if o.enabled]
     if not enabled:
         click.echo("outputs: none configured (alerts are only logged)")

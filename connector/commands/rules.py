@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from connector.cli import AppContext
-from connector.detection.check import RuleCheck, check_file, check_rule
-from connector.detection.rules import load_rules
 from connector.errors import EXIT_CONFIG, EXIT_OK
-from connector.mapping.catalog import mapped_fields
-from connector.sources.pushdown import build_pushdown
+
+if TYPE_CHECKING:
+    from connector.detection.check import RuleCheck
 
 __all__ = ["rules"]
 
@@ -25,6 +25,8 @@ def rules() -> None:
 @click.pass_obj
 def rules_list(app: AppContext) -> int:
     """One line per loaded rule: id, severity, risk, name, file."""
+    from connector.detection.rules import load_rules  # noqa: PLC0415 - lazy: start-up time
+
     config = app.config(required=False)
     loaded = load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
     for rule in loaded:
@@ -40,6 +42,8 @@ def rules_list(app: AppContext) -> int:
 @click.pass_obj
 def rules_check(app: AppContext, paths: tuple[Path, ...]) -> int:
     """Parse and compile rule files (default: the configured rules); 78 if any fails."""
+    from connector.mapping.catalog import mapped_fields  # noqa: PLC0415 - lazy: start-up time
+
     checks = _checks(app, paths)
     known = mapped_fields()
     errors = warned = 0
@@ -54,6 +58,9 @@ def rules_check(app: AppContext, paths: tuple[Path, ...]) -> int:
 
 
 def _checks(app: AppContext, paths: tuple[Path, ...]) -> list[RuleCheck]:
+    from connector.detection.check import check_file, check_rule  # noqa: PLC0415 - lazy: start-up time
+    from connector.detection.rules import load_rules  # noqa: PLC0415 - lazy: start-up time
+
     if not paths:
         config = app.config(required=False)
         loaded = load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
@@ -83,6 +90,9 @@ def _report(check: RuleCheck, unmapped: list[str]) -> None:
 @click.pass_obj
 def rules_pushdown(app: AppContext) -> int:
     """Print the S1QL (Deep Visibility) and SDL filter the loaded rules produce."""
+    from connector.detection.rules import load_rules  # noqa: PLC0415 - lazy: start-up time
+    from connector.sources.pushdown import build_pushdown  # noqa: PLC0415 - lazy: start-up time
+
     config = app.config(required=False)
     pushdown = build_pushdown(
         load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)

@@ -7,15 +7,16 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from connector.cli import AppContext
 from connector.errors import UsageError
-from connector.runner import HuntRequest, hunt, poll, replay
-from connector.sources.base import Shape
 from connector.timeutil import parse_duration, parse_time, utcnow
+
+if TYPE_CHECKING:
+    from connector.sources.base import Shape
 
 __all__ = ["hunt_command", "poll_command", "replay_command"]
 
@@ -24,6 +25,8 @@ __all__ = ["hunt_command", "poll_command", "replay_command"]
 @click.pass_obj
 def poll_command(app: AppContext) -> int:
     """One scheduled cycle: query since the checkpoint, detect, deliver, advance."""
+    from connector.runner import poll  # noqa: PLC0415 - lazy: start-up time
+
     return poll(app.config())
 
 
@@ -44,6 +47,8 @@ def hunt_command(
     app: AppContext, start: str, end: str, window: str, deliver: bool, output_path: Path | None
 ) -> int:
     """Evaluate the rules over [--from, --to); alerts to stdout as JSON Lines."""
+    from connector.runner import HuntRequest, hunt  # noqa: PLC0415 - lazy: start-up time
+
     now = utcnow()
     try:
         begin, finish = parse_time(start, now=now), parse_time(end, now=now)
@@ -81,6 +86,8 @@ def hunt_command(
 @click.pass_obj
 def replay_command(app: AppContext, paths: tuple[Path, ...], fmt: str, emit: str) -> int:
     """Run the rules over local files (DV JSON, NDJSON of DV / Cloud Funnel / ECS, .gz, folders)."""
+    from connector.runner import replay  # noqa: PLC0415 - lazy: start-up time
+
     config = app.config(required=False)
     shape: Shape = fmt  # type: ignore[assignment]  # click.Choice guarantees a valid Shape
     return _guard_stdout(lambda out: replay(config, list(paths), shape, emit, out))

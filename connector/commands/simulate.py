@@ -7,7 +7,6 @@ import os
 import click
 
 from connector.errors import EXIT_OK, UsageError
-from connector.simulator import Faults, Simulator, scenario_records
 
 __all__ = ["simulate"]
 
@@ -48,6 +47,8 @@ def simulate(
     retention_days: int,
 ) -> int:
     """Serve a fake console (DV v2.1 + SDL v2) on HOST:PORT until interrupted."""
+    from connector.simulator import Faults, Simulator, scenario_records  # noqa: PLC0415 - lazy: start-up time
+
     token = token or os.environ.get("S1_API_TOKEN", "")
     if not token:
         raise UsageError("give the token the simulator accepts: --token or $S1_API_TOKEN")

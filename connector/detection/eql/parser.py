@@ -28,7 +28,9 @@ MAX_RUNS = 100
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     grammar = resources.files("connector.detection.eql").joinpath("eql.lark").read_text("utf-8")
-    return Lark(grammar, parser="lalr", maybe_placeholders=False)
+    # `cache=True`: lark keeps the analysed grammar in a temporary file, so a new process
+    # loads it instead of rebuilding the LALR tables (start-up time).
+    return Lark(grammar, parser="lalr", maybe_placeholders=False, cache=True)
 
 
 def parse(query: str, source: str = "", *, line_offset: int = 0) -> ast.Query:
