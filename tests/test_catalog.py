@@ -32,6 +32,6 @@ def test_catalog_holds_what_the_seed_rule_and_common_rules_read() -> None:
 
 def test_catalog_excludes_fields_no_s1_record_has() -> None:
     fields = mapped_fields()
-    assert "process.Ext.token.integrity_level_name" not in fields
+    assert "process.working_directory" not in fields
     assert "winlog.event_data.IntegrityLevel" not in fields
     assert not any(name.startswith("sample") for name in fields)

@@ -107,6 +107,10 @@ _PROCESS_SUFFIXES: Final[dict[str, str]] = {
     "IsNative64Bit": "isNative64Bit",
     "IsRedirectCmdProcessor": "isRedirectCmdProcessor",
     "Subsystem": "subsystem",
+    # † unverified DV spellings: derived from the S1QL names `TgtProcImageOriginalFileName`
+    # and `SrcProcEUserUid` (pySigma-backend-sentinelone) by the camelCase rule above.
+    "ImageOriginalFileName": "image.originalFileName",
+    "EUserUid": "eUserUid",
 }
 """DV key suffix → Cloud Funnel key suffix, the same for every process role."""
 

@@ -96,7 +96,9 @@ EVENT_TYPES: Final[dict[str, EventClass]] = {
     "registrykeysecuritychanged": _c(REGISTRY, "registry", "change", "security_change"),
     "registrykeyexport": _c(REGISTRY, "registry", "access", "export"),
     "registrykeyimport": _c(REGISTRY, "registry", "change", "import"),
-    "registryvaluecreate": _c(REGISTRY, "registry", "creation", "creation"),
+    # A new value is also a change of its key: Elastic's registry rules test `event.type ==
+    # "change"` (Elastic Defend's type for a value set) and must see values created.
+    "registryvaluecreate": _c(REGISTRY, "registry", "creation change", "creation"),
     "registryvaluemodified": _c(REGISTRY, "registry", "change", "modification"),
     "registryvaluedelete": _c(REGISTRY, "registry", "deletion", "deletion"),
     "moduleload": _c(LIBRARY, "library", "start", "load"),
@@ -172,6 +174,12 @@ PROCESS_FIELDS: Final[tuple[Row, ...]] = (
     ("signedStatus", "code_signature.exists", "signed"),
     ("verifiedStatus", "code_signature.trusted", "verified"),
     ("publisher", "code_signature.subject_name", "text"),
+    # PE original file name and the effective user's id (a SID on Windows), as Elastic's
+    # Cloud Funnel pipeline reads them (`tgt.process.eUserUid` -> `process.user.id`).
+    ("image.originalFileName", "pe.original_file_name", "text"),
+    ("eUserUid", "user.id", "text"),
+    # S1 writes SYSTEM / HIGH / MEDIUM / LOW; Elastic Defend's token field is lower-case.
+    ("integrityLevel", "Ext.token.integrity_level_name", "lower"),
 )
 
 TRIMMED_CMDLINES: Final = frozenset({"tgt.process.cmdline", "src.process.parent.cmdline"})
@@ -233,6 +241,7 @@ COMMON_FIELDS: Final[tuple[Row, ...]] = (
     ("os.name", "host.os.name", "text"),
     ("endpoint.type", "host.type", "text"),
     ("src.process.user", "user.name", "user"),
+    ("src.process.eUserUid", "user.id", "text"),
 )
 
 VENDOR_FIELDS: Final[tuple[tuple[str, str], ...]] = (

@@ -72,6 +72,9 @@ PQ_COLUMNS: tuple[str, ...] = (
     "src.ip.address", "src.port.number", "dst.ip.address", "dst.port.number",
     "event.network.direction", "event.network.connectionStatus",
     "event.network.protocolName", "event.repetitionCount",
+    "tgt.process.image.originalFileName", "src.process.image.originalFileName",
+    "src.process.parent.image.originalFileName", "tgt.process.eUserUid", "src.process.eUserUid",
+    "src.process.parent.eUserUid", "src.process.parent.integrityLevel",
 )  # fmt: skip
 """The Cloud Funnel keys the mapper reads; PQ projects them without aliases."""
 
