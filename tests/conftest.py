@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,12 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 FIXTURES = SHARED / "fixtures"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Sigma conversions are cached in a folder of this test session, never the user's cache
+    (set before any test, so CLI subprocesses inherit it too)."""
+    os.environ["S1_CONNECTOR_SIGMA_CACHE"] = tempfile.mkdtemp(prefix="s1-sigma-cache-")
 
 
 @pytest.fixture

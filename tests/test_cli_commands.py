@@ -54,7 +54,7 @@ def test_rules_check_reports_a_broken_rule_with_78(
     assert cli_module.run(["rules", "check", str(bad)]) == 78
     out = capsys.readouterr().out
     assert "ERROR" in out and "bad.toml" in out
-    assert out.strip().splitlines()[-1] == "1 rules: 0 ok, 1 errors, 0 with warnings"
+    assert out.strip().splitlines()[-1] == "1 rules: 0 ok, 1 errors, 0 with warnings, 0 skipped"
 
 
 def test_rules_check_warns_about_unmapped_fields(

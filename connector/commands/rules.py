@@ -39,36 +39,66 @@ def rules_list(app: AppContext) -> int:
 
 @rules.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--explain", is_flag=True, help="Show each rule's EQL (Sigma: as converted) and why.")
 @click.pass_obj
-def rules_check(app: AppContext, paths: tuple[Path, ...]) -> int:
-    """Parse and compile rule files (default: the configured rules); 78 if any fails."""
+def rules_check(app: AppContext, paths: tuple[Path, ...], explain: bool) -> int:
+    """Parse and compile rule files (default: the configured rules); 78 if any fails.
+
+    TOML and Sigma (`*.yml`/`*.yaml`) files; a Sigma rule SentinelOne data cannot serve is
+    skipped with its reason. Last line: `N rules: N ok, N errors, N with warnings, N skipped`."""
+    from connector.detection.rules import IGNORED_KEYS  # noqa: PLC0415 - lazy: start-up time
     from connector.mapping.catalog import mapped_fields  # noqa: PLC0415 - lazy: start-up time
 
     checks = _checks(app, paths)
     known = mapped_fields()
-    errors = warned = 0
+    errors = warned = skipped = 0
+    ignored: dict[str, int] = {}
     for check in checks:
         unmapped = sorted(check.fields - known)
         errors += not check.ok
-        warned += bool(check.ok and unmapped)
+        skipped += bool(check.ok and check.skipped)
+        warned += bool(check.ok and not check.skipped and unmapped)
         _report(check, unmapped)
-    ok = len(checks) - errors
-    click.echo(f"{len(checks)} rules: {ok} ok, {errors} errors, {warned} with warnings")
+        if explain:
+            _explain(check)
+        for note in check.rule.notes if check.rule else ():
+            key = note.split("`")[1]
+            ignored[key] = ignored.get(key, 0) + 1
+    for key, count in ignored.items():
+        click.echo(f"note   {count} rule(s) set `{key}`, which is ignored: {IGNORED_KEYS[key]}")
+    ok = len(checks) - errors - skipped
+    click.echo(
+        f"{len(checks)} rules: {ok} ok, {errors} errors, {warned} with warnings, {skipped} skipped"
+    )
     return EXIT_CONFIG if errors else EXIT_OK
 
 
 def _checks(app: AppContext, paths: tuple[Path, ...]) -> list[RuleCheck]:
-    from connector.detection.check import check_file, check_rule  # noqa: PLC0415 - lazy: start-up time
-    from connector.detection.rules import load_rules  # noqa: PLC0415 - lazy: start-up time
+    from connector.detection.check import check_path  # noqa: PLC0415 - lazy: start-up time
+    from connector.detection.rules import rule_files  # noqa: PLC0415 - lazy: start-up time
 
     if not paths:
         config = app.config(required=False)
-        loaded = load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
-        return [check_rule(rule) for rule in loaded]
-    files: list[Path] = []
-    for path in paths:
-        files.extend(sorted(path.rglob("*.toml")) if path.is_dir() else [path])
-    return [check_file(file) for file in files]
+        files = rule_files(config.rules.builtin, config.rules.paths)
+        disabled = set(config.rules.disabled)
+        return [
+            check
+            for file in files
+            for check in check_path(file)
+            if check.rule is None
+            or (check.rule.rule_id not in disabled and check.rule.name not in disabled)
+        ]
+    given = [file for path in paths for file in rule_files(False, [path])]
+    return [check for file in given for check in check_path(file)]
+
+
+def _explain(check: RuleCheck) -> None:
+    if check.rule is None:
+        return
+    if check.rule.query:
+        click.echo("       " + check.rule.query.strip().replace("\n", "\n       "))
+    for note in check.rule.notes:
+        click.echo(f"       note: {note}")
 
 
 def _report(check: RuleCheck, unmapped: list[str]) -> None:
@@ -76,7 +106,7 @@ def _report(check: RuleCheck, unmapped: list[str]) -> None:
     if check.error is not None:
         click.echo(f"ERROR  {check.source}: {check.error}")
     elif check.skipped:
-        click.echo(f"skip   {check.source}: {check.skipped}")
+        click.echo(f"skip   {check.source}: {name}: {check.skipped}")
     elif unmapped:
         click.echo(
             f"warn   {check.source}: {name}: fields the mapping never produces: "

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from connector.detection.model import Rule
 from connector.detection.program import compile_rule
-from connector.detection.rules import read_rule_file
+from connector.detection.rules import is_sigma, read_rule_file, sigma_outcomes
 from connector.errors import RuleError
 
-__all__ = ["RuleCheck", "check_file", "check_rule"]
+__all__ = ["RuleCheck", "check_file", "check_path", "check_rule"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class RuleCheck:
     `rule` is None when the file could not even be read as a rule. `fields` are the dotted
     field names the rule reads (conditions, join keys, and the category field is not
     included: the caller knows which one it configured). `error` is None when the rule parses
-    and compiles; `skipped` says why a rule was not checked (a non-EQL rule type)."""
+    and compiles; `skipped` says why a rule cannot run (a non-EQL rule type, a Sigma rule
+    SentinelOne data cannot serve)."""
 
     source: str
     rule: Rule | None
@@ -34,7 +35,7 @@ class RuleCheck:
 
     @property
     def ok(self) -> bool:
-        """True when the rule parses and compiles (or was skipped as non-EQL)."""
+        """True when the rule parses and compiles (or was skipped)."""
         return self.error is None
 
 
@@ -56,3 +57,23 @@ def check_file(path: Path) -> RuleCheck:
     except RuleError as exc:
         return RuleCheck(str(path), None, error=exc)
     return check_rule(rule)
+
+
+def check_path(path: Path) -> list[RuleCheck]:
+    """Check every rule of one file: one check for TOML, one per document for Sigma."""
+    if not is_sigma(path):
+        return [check_file(path)]
+    try:
+        outcomes = sigma_outcomes(path)
+    except RuleError as exc:
+        return [RuleCheck(str(path), None, error=exc)]
+    checks = []
+    for outcome in outcomes:
+        if outcome.error:
+            error = RuleError(f"{outcome.rule.name}: {outcome.error}", source=str(path))
+            checks.append(RuleCheck(str(path), outcome.rule, error=error))
+        elif outcome.skipped:
+            checks.append(RuleCheck(str(path), outcome.rule, skipped=outcome.skipped))
+        else:
+            checks.append(check_rule(outcome.rule))
+    return checks

@@ -39,6 +39,14 @@ class Rule:
     language: str = "eql"
     query_line_offset: int = 0
     """Lines before the query's first line in `source` (so errors point into the file)."""
+    author: str = ""
+    """Who wrote the rule (Sigma `author`; DRL 1.1 requires naming them in every alert)."""
+    license: str = ""
+    """The rule's licence (`DRL-1.1` for SigmaHQ rules), empty when unknown."""
+    reference: str = ""
+    """A link to the rule's own source, where known (alerts show it as `rule.reference`)."""
+    notes: tuple[str, ...] = ()
+    """Rule-file keys read but not honoured, each with why (`rules check` shows them)."""
 
 
 @dataclass(frozen=True)

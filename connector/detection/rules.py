@@ -1,4 +1,9 @@
-"""Rule files: Elastic detection-rules TOML to `Rule` objects.
+"""Rule files: Elastic detection-rules TOML and Sigma YAML to `Rule` objects.
+
+`*.yml` / `*.yaml` files are Sigma (rules and correlation rules), converted to EQL by
+`connector.detection.sigma` (pySigma is imported only then, and conversions are cached); a
+Sigma rule SentinelOne telemetry cannot serve is skipped with its reason, an invalid one is an
+error like a broken TOML file.
 
 A rule file has a `[metadata]` table and a `[rule]` table (`name`, `rule_id`, `type`,
 `language`, `query`, `severity`, `risk_score`, `version`, `description`, `tags`,
@@ -18,13 +23,25 @@ import tomllib
 from collections.abc import Collection, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.detection.model import Rule
 from connector.detection.program import compile_rule
 from connector.errors import RuleError
 
-__all__ = ["builtin_rule_files", "load_rules", "parse_rule_file", "read_rule_file"]
+if TYPE_CHECKING:
+    from connector.detection.sigma.convert import Converted
+
+__all__ = [
+    "IGNORED_KEYS",
+    "builtin_rule_files",
+    "is_sigma",
+    "load_rules",
+    "parse_rule_file",
+    "read_rule_file",
+    "rule_files",
+    "sigma_outcomes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,38 +55,80 @@ def builtin_rule_files() -> list[Path]:
     return sorted(Path(str(item)) for item in folder.iterdir() if item.name.endswith(".toml"))
 
 
-def load_rules(
-    builtin: bool = True, paths: Sequence[Path] = (), disabled: Collection[str] = ()
-) -> list[Rule]:
-    """Load the bundled rules (if `builtin`) and every `*.toml` under `paths` (files or
-    folders, searched recursively). Rules whose `rule_id` or name is in `disabled` and
-    non-EQL rules are skipped. Raises RuleError for a broken file or a duplicate rule_id."""
+_SIGMA_SUFFIXES = (".yml", ".yaml")
+_RULE_SUFFIXES = (".toml", *_SIGMA_SUFFIXES)
+
+
+def is_sigma(path: Path) -> bool:
+    """True for a Sigma rule file (`*.yml` / `*.yaml`)."""
+    return path.suffix.lower() in _SIGMA_SUFFIXES
+
+
+def rule_files(builtin: bool, paths: Sequence[Path]) -> list[Path]:
+    """The bundled rule files (if `builtin`) and every rule file under `paths` (files or
+    folders searched recursively for `*.toml`, `*.yml`, `*.yaml`)."""
     files = builtin_rule_files() if builtin else []
     for path in paths:
         files.extend(_rule_files(Path(path)))
+    return files
+
+
+def load_rules(
+    builtin: bool = True, paths: Sequence[Path] = (), disabled: Collection[str] = ()
+) -> list[Rule]:
+    """Load the bundled rules (if `builtin`) and every rule file under `paths`. Rules whose
+    `rule_id` or name is in `disabled`, non-EQL rules and Sigma rules S1 data cannot serve
+    are skipped (logged). Raises RuleError for a broken file or a duplicate rule_id."""
     rules: list[Rule] = []
     seen: dict[str, str] = {}
-    for file in files:
-        rule = parse_rule_file(file)
-        if rule.language != "eql":
-            log.info("skipping %s: rule type %r is not EQL", file, rule.language)
-            continue
-        if rule.rule_id in disabled or rule.name in disabled:
-            log.info("skipping disabled rule %s (%s)", rule.rule_id, rule.name)
-            continue
-        if rule.rule_id in seen:
-            raise RuleError(
-                f"duplicate rule_id {rule.rule_id} (also in {seen[rule.rule_id]})",
-                source=str(file),
-            )
-        seen[rule.rule_id] = str(file)
-        rules.append(rule)
+    for file in rule_files(builtin, paths):
+        for rule in _file_rules(file):
+            if rule.language != "eql":
+                log.info("skipping %s: rule type %r is not EQL", file, rule.language)
+                continue
+            if rule.rule_id in disabled or rule.name in disabled:
+                log.info("skipping disabled rule %s (%s)", rule.rule_id, rule.name)
+                continue
+            if rule.rule_id in seen:
+                raise RuleError(
+                    f"duplicate rule_id {rule.rule_id} (also in {seen[rule.rule_id]})",
+                    source=str(file),
+                )
+            seen[rule.rule_id] = str(file)
+            rules.append(rule)
     return rules
+
+
+def _file_rules(file: Path) -> list[Rule]:
+    if not is_sigma(file):
+        return [parse_rule_file(file)]
+    usable = []
+    for outcome in sigma_outcomes(file):
+        if outcome.error:
+            raise RuleError(f"{outcome.rule.name}: {outcome.error}", source=str(file))
+        if outcome.skipped:
+            log.info("skipping Sigma rule %s (%s): %s", outcome.rule.rule_id, file, outcome.skipped)
+            continue
+        usable.append(outcome.rule)
+    return usable
+
+
+def sigma_outcomes(file: Path) -> list[Converted]:
+    """Every document of a Sigma file converted (cached); RuleError if it cannot be read."""
+    from connector.detection.sigma.cache import load_sigma_file  # noqa: PLC0415 - lazy
+    from connector.mapping.catalog import mapped_fields  # noqa: PLC0415 - lazy
+
+    try:
+        return load_sigma_file(file, mapped_fields())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"cannot read rule file: {exc}", source=str(file)) from exc
 
 
 def _rule_files(path: Path) -> Iterator[Path]:
     if path.is_dir():
-        yield from sorted(p for p in path.rglob("*.toml") if p.is_file())
+        yield from sorted(
+            p for p in path.rglob("*") if p.suffix.lower() in _RULE_SUFFIXES and p.is_file()
+        )
     elif path.is_file():
         yield path
     else:
@@ -139,6 +198,7 @@ def _rule_from_toml(data: dict[str, Any], source: str, offset: int) -> Rule:
         raise RuleError(f"[rule] lacks {', '.join(missing)}", source=source)
     if language == "eql" and table.get("type", "eql") != "eql":
         language = str(table.get("type"))
+    notes = tuple(f"`{key}` is ignored: {why}" for key, why in IGNORED_KEYS.items() if key in table)
     return Rule(
         rule_id=table["rule_id"],
         name=table["name"],
@@ -153,7 +213,21 @@ def _rule_from_toml(data: dict[str, Any], source: str, offset: int) -> Rule:
         source=source,
         language=language,
         query_line_offset=offset,
+        notes=notes,
     )
+
+
+IGNORED_KEYS: dict[str, str] = {
+    "timestamp_override": "events are windowed and ordered by `@timestamp` (the event time); "
+    "late-arriving events are still evaluated (reorder buffer, `poll.allowed_lateness`), which "
+    "is what an ingest-time override is for in Kibana",
+    "from": "scheduled runs read contiguous windows from the poll checkpoint, so no event "
+    "falls between runs and a per-rule look-back adds nothing",
+    "max_signals": "every match becomes an alert: a per-run cap would drop alerts without a "
+    "trace (alert suppression is the way to bound noise)",
+    "index": "events come from the configured SentinelOne source, not from Elasticsearch indices",
+}
+"""Elastic rule keys that are read and deliberately not honoured, with why (`rules check`)."""
 
 
 def _risk_score(value: object, source: str) -> int:

@@ -110,6 +110,7 @@ def test_legacy_dv_integrity_level_reaches_the_token_field() -> None:
 
 @pytest.mark.parametrize("shape", ["cloud-funnel", "dv"])
 def test_registry_value_create_is_a_creation_and_a_change(shape: str) -> None:
+    record: dict[str, Any]
     if shape == "dv":
         record = {
             "id": "700000000000000003",
