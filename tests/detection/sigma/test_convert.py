@@ -166,7 +166,9 @@ def test_pysigma_is_imported_only_for_sigma_rules(tmp_path: Path) -> None:
         "from connector.detection.engine import Engine; Engine(load_rules()); "
         "print('sigma' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True
+    )
     assert result.stdout.strip() == "False", result.stderr
 
 
@@ -178,5 +180,7 @@ def test_a_cached_conversion_needs_no_pysigma(tmp_path: Path) -> None:
         "import sys; from connector.detection.rules import load_rules; "
         f"rules = load_rules(False, [{str(rule)!r}]); print(len(rules), 'sigma' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True
+    )
     assert result.stdout.strip() == "1 False", result.stderr
