@@ -13,11 +13,18 @@
 | `AND`, `OR`, `NOT`, `( )`                   | keywords in any letter case                     |
 
 Like the real console, and so that a bad pushdown fails loudly in tests, the parser rejects
-(with `QueryParseError`): an unparenthesised mix of AND and OR at one level, a backslash in a
-plain string literal (no escape is documented; only `RegExp` patterns may hold one), `==`,
-single-quoted strings, unknown operators, and — when `fields` is given — unknown field names.
+(with `QueryParseError`, answered as 400 "could not parse query"): an unparenthesised mix of
+AND and OR at one level, a backslash in a plain string literal (no escape is documented; only
+`RegExp` patterns may hold one), `==`, single-quoted strings, unknown operators, — when
+`fields` is given — unknown field names, and on **enum fields** (`EventType`, `EndpointOS`,
+`ObjectType`, ...: `connector.sources.s1ql_fields`) any operator but `=`, `!=`, `In`,
+`Not In` and any value that is not documented (`"ProcessCreation"`); on numeric fields
+(`TgtProcPid`, `DstPort`, ...) any string operator (`ContainsCIS`, `In Anycase`, ...).
 String literals are double-quoted and have no escapes. Field names are case-insensitive;
-`=` and `In` compare values case-sensitively.
+`=` and `In` compare values case-sensitively. An enum value is accepted in any letter case
+(stix-shifter sends them upper-cased) but, compared case-sensitively, only the documented
+spelling finds events here: whether a console folds case is unconfirmed, so a client that
+relies on it fails in tests.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from lark import Lark, Token, Transformer, v_args
 
 from connector.simulator.parsing import QueryParseError, parse_with, regexp_operand
 from connector.simulator.predicates import AllOf, AnyOf, FoldedField, Negate, Node, Test
+from connector.sources.s1ql_fields import documented_value, enum_values, is_numeric
 
 __all__ = ["QueryParseError", "compile_s1ql"]
 
@@ -91,6 +99,17 @@ NUMBER: /-?\d+(\.\d+)?(?![A-Za-z0-9_.])/
 """
 
 _PARSER = Lark(_GRAMMAR, parser="lalr", maybe_placeholders=False)
+_ENUM_OPS = frozenset({"=", "in"})
+_STRING_OPS = frozenset(
+    {"contains", "contains-fold", "starts-fold", "ends-fold", "in-fold", "in-contains",
+     "in-contains-fold", "regexp"}
+)  # fmt: skip
+_OP_NAMES = {
+    "in-fold": "In Anycase", "in-contains": "In Contains", "in-contains-fold":
+    "In Contains Anycase", "contains": "Contains", "contains-fold": "ContainsCIS",
+    "starts-fold": "StartsWithCIS", "ends-fold": "EndsWithCIS", "regexp": "RegExp",
+    "not-empty": "Is (Not) Empty", "exists": "(Not) Exists", "between": "Between",
+}  # fmt: skip
 
 
 def compile_s1ql(query: str, fields: Collection[str] | None = None) -> Node:
@@ -172,19 +191,19 @@ class _Build(Transformer[Token, Node]):
 
     def regexp(self, field: Token, _op: Token, pattern: Token) -> Node:
         compiled = regexp_operand(str(pattern)[1:-1], "query")
-        return Test(self._field(field), "regexp", (compiled,))
+        return Test(self._field(field, "regexp"), "regexp", (compiled,))
 
     def not_empty(self, field: Token, *_kw: Token) -> Node:
-        return Test(self._field(field), "not-empty")
+        return Test(self._field(field, "not-empty"), "not-empty")
 
     def empty(self, field: Token, *_kw: Token) -> Node:
-        return Test(self._field(field), "not-empty", negated=True)
+        return Test(self._field(field, "not-empty"), "not-empty", negated=True)
 
     def exists(self, field: Token, _kw: Token) -> Node:
-        return Test(self._field(field), "exists")
+        return Test(self._field(field, "exists"), "exists")
 
     def not_exists(self, field: Token, *_kw: Token) -> Node:
-        return Test(self._field(field), "exists", negated=True)
+        return Test(self._field(field, "exists"), "exists", negated=True)
 
     def between(self, field: Token, _b: Token, low: Any, _and: Token, high: Any) -> Node:
         return self._test(field, "between", (low, high))
@@ -192,15 +211,38 @@ class _Build(Transformer[Token, Node]):
     def _test(self, field: Token, op: str, values: Sequence[Any], *, negated: bool = False) -> Node:
         for value in values:
             self._check_text(value)
-        return Test(self._field(field), op, tuple(values), negated)
+        getter = self._field(field, op)
+        if enum_values(str(field)) is not None:
+            self._check_enum_values(field, values)
+        return Test(getter, op, tuple(values), negated)
 
-    def _field(self, token: Token) -> FoldedField:
+    def _field(self, token: Token, op: str) -> FoldedField:
         name = str(token)
         if self._known is not None and name.casefold() not in self._known:
             raise QueryParseError(
                 f"could not parse query: unknown field {name!r} at column {token.column}"
             )
+        if enum_values(name) is not None and op not in _ENUM_OPS:
+            raise QueryParseError(
+                f"could not parse query: {name} is an enum field and takes only =, !=, In, "
+                f"Not In, not {_OP_NAMES.get(op, op)} (column {token.column})"
+            )
+        if is_numeric(name) and op in _STRING_OPS:
+            raise QueryParseError(
+                f"could not parse query: {name} is a numeric field and takes no "
+                f"{_OP_NAMES.get(op, op)} (column {token.column})"
+            )
         return FoldedField(name)
+
+    @staticmethod
+    def _check_enum_values(token: Token, values: Sequence[Any]) -> None:
+        name = str(token)
+        for value in values:
+            if not isinstance(value, str) or documented_value(name, value) is None:
+                raise QueryParseError(
+                    f"could not parse query: {value!r} is not a value of the enum field "
+                    f"{name} (column {token.column})"
+                )
 
     @staticmethod
     def _check_text(value: Any) -> None:

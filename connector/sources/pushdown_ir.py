@@ -2,19 +2,27 @@
 
 Nodes are over Cloud Funnel keys, so one tree serves both languages:
 
-| node                        | S1QL                          | SDL filter                    |
+| node                        | S1QL (string field)           | SDL filter                    |
 |-----------------------------|-------------------------------|-------------------------------|
 | `Pred(k, "in", (a, b))`     | `K In Anycase ("a", "b")`     | `(k contains 'a' or ...)`     |
 | `Pred(k, "contains", (a,))` | `K ContainsCIS "a"`           | `k contains 'a'`              |
 | `Pred(k, "starts", (a,))`   | `K StartsWithCIS "a"` (ends…) | `k contains 'a'` (coarser)    |
-| `Pred(k, "eq", ("A B",))`   | `K In Anycase ("A B", "AB")`  | `(k contains 'A B' or ...)`   |
-| `Pred(k, "ne", ("A B",))`   | `K Not In ("A B", "AB")`      | `(k != 'A B' and k != 'AB')`  |
+| `Pred(k, "eq", ("A B",))`   | `K In Anycase ("A B")`        | `(k contains 'A B' or ...)`   |
+| `Pred(k, "ne", ("A B",))`   | `K Not In ("A B")`            | `(k != 'A B' and k != 'AB')`  |
 | `All` / `AnyOf`             | `AND` / `OR`; nested groups always in parentheses             |
 | `TRUE` / `FALSE`            | dropped / a contradiction     | dropped / a contradiction     |
 
-`eq`/`ne` serve event types: the mapper compares them ignoring case and spaces, and Cloud
-Funnel has been seen writing `ProcessCreation`, so both spellings are sent; `Not In` and
-`!=` are case-sensitive, which only lets more through.
+**Enum fields** (`EventType`, `EndpointOS`, `EndpointMachineType`, ...; `s1ql_fields.py`)
+take only `=`, `!=`, `In`, `Not In` with documented values. A test on one is rendered as
+the documented values it can be true for: `eq`/`in` as `K = "v"` / `K In (...)`, `ne` as
+`K != "v"` / `K Not In (...)`, `contains`/`starts`/`ends` as `K In (...)` of the documented
+values that pass the test. A value with no documented spelling cannot be sent: the test
+becomes "no restriction" (still a superset). Matching ignores case, and, for event types,
+spaces — the mapper does the same, and Cloud Funnel has been seen writing `ProcessCreation`.
+
+In SDL, `contains` ignores case and `=`/`in` do not (evidence page), so positive tests use
+`contains` and event types are sent with and without spaces; `!=` is case-sensitive, which
+only lets more through. Strings are quoted `'...'` with `\\` and `\'` escaped.
 
 A key with no S1QL name renders as "no restriction" in S1QL (the tree only ever loses
 conjuncts that way, so the result stays a superset). String values never contain `"` or
@@ -28,9 +36,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from connector.mapping import CF_TO_DV
+from connector.sources.s1ql_fields import documented_value, enum_values
 
 __all__ = [
     "FALSE",
+    "S1QL_FALSE",
+    "S1QL_TRUE",
     "TRUE",
     "All",
     "AnyOf",
@@ -165,17 +176,24 @@ def s1ql_name(key: str) -> str | None:
 def render_s1ql(node: Node) -> str:
     """S1QL for `node` at top level (a plain AND chain needs no outer parentheses)."""
     if node == TRUE:
-        return "EventType Is Not Empty"
-    if node == FALSE:  # a contradiction: no loaded rule can match any S1 event
-        return '(EventType = "Process Creation" AND EventType != "Process Creation")'
+        return S1QL_TRUE
+    if node == FALSE:
+        return S1QL_FALSE
     text = _s1ql(node, top=True)
-    return text if text is not None else "EventType Is Not Empty"
+    return text if text is not None else S1QL_TRUE
+
+
+# `EventType` is an enum: `Is Not Empty` is refused on it, so "everything" and "nothing" are
+# written with `=` / `!=` on a documented value.
+S1QL_TRUE = '(EventType = "Process Creation" OR EventType != "Process Creation")'
+S1QL_FALSE = '(EventType = "Process Creation" AND EventType != "Process Creation")'
+"""The S1QL for "every event" and for "no event" (no loaded rule can match anything)."""
 
 
 def _s1ql(node: Node, top: bool = False) -> str | None:
     """None means "no restriction" (TRUE in S1QL terms)."""
     if isinstance(node, Const):
-        return None if node.value else render_s1ql(FALSE)
+        return None if node.value else S1QL_FALSE
     if isinstance(node, Pred):
         return _s1ql_pred(node)
     parts = [_s1ql(t) for t in node.terms]
@@ -198,17 +216,49 @@ def _s1ql_pred(pred: Pred) -> str | None:
     name = s1ql_name(pred.key)
     if name is None:
         return None
+    if enum_values(name) is not None:
+        return _s1ql_enum(name, pred)
     if pred.op in ("eq", "ne"):
         values = ", ".join(f'"{v}"' for v in _spellings(pred.values))
         # Not In is case-sensitive, so it lets more through: still a superset.
         return f"{name} In Anycase ({values})" if pred.op == "eq" else f"{name} Not In ({values})"
     if pred.op == "in":
-        size = MAX_IN_VALUES
-        chunks = [pred.values[i : i + size] for i in range(0, len(pred.values), size)]
-        lists = [", ".join(f'"{v}"' for v in chunk) for chunk in chunks]
-        return _group([f"{name} In Anycase ({values})" for values in lists], "OR", False)
+        return _in_lists(name, "In Anycase", pred.values)
     op = _S1QL_OPS[pred.op]
     return _group([f'{name} {op} "{v}"' for v in pred.values], "OR", False)
+
+
+def _in_lists(name: str, op: str, values: Iterable[str]) -> str:
+    items = list(values)
+    if len(items) == 1 and op in ("In", "Not In"):
+        return f'{name} {"=" if op == "In" else "!="} "{items[0]}"'
+    size = MAX_IN_VALUES
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    lists = [", ".join(f'"{v}"' for v in chunk) for chunk in chunks]
+    joiner = "AND" if op == "Not In" else "OR"
+    return _group([f"{name} {op} ({values})" for values in lists], joiner, False)
+
+
+def _s1ql_enum(name: str, pred: Pred) -> str | None:
+    """An enum test as `=`/`!=`/`In`/`Not In` of documented values; None = no restriction."""
+    documented = _documented(name, pred)
+    if documented is None:
+        return None
+    return _in_lists(name, "Not In" if pred.op == "ne" else "In", documented)
+
+
+def _documented(name: str, pred: Pred) -> list[str] | None:
+    """The documented values `pred` can be true for; None when that cannot be said."""
+    values = enum_values(name) or ()
+    if pred.op in ("eq", "ne", "in"):
+        found = [documented_value(name, v, ignore_spaces=True) for v in pred.values]
+        if any(f is None for f in found):
+            return None  # an undocumented value: the console would refuse it
+        return list(dict.fromkeys(f for f in found if f is not None))
+    tests = {"contains": str.__contains__, "starts": str.startswith, "ends": str.endswith}
+    test = tests[pred.op]
+    kept = [d for d in values if any(test(d.casefold(), v.casefold()) for v in pred.values)]
+    return kept or None
 
 
 # -- SDL ---------------------------------------------------------------------------------------

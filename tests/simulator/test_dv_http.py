@@ -143,6 +143,25 @@ def test_unparsable_s1ql_gets_4000040_could_not_parse_query(client: Client) -> N
     assert "could not parse query" in error["detail"]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        'EventType In Anycase ("Process Creation", "ProcessCreation")',
+        'EndpointOS ContainsCIS "windows"',
+        'EventType = "ProcessCreation"',
+    ],
+)
+def test_enum_misuse_gets_400_could_not_parse_query(client: Client, query: str) -> None:
+    start, end = window(0, 10)
+    response = client.dv(
+        "POST", "init-query", json={"query": query, "fromDate": start, "toDate": end}
+    )
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["code"] == 4000040
+    assert error["detail"].startswith("could not parse query")
+
+
 def test_unknown_field_in_s1ql_is_a_parse_error(client: Client) -> None:
     start, end = window(0, 10)
     body = {"query": 'TgtProcNmae = "cmd.exe"', "fromDate": start, "toDate": end}
@@ -151,7 +170,7 @@ def test_unknown_field_in_s1ql_is_a_parse_error(client: Client) -> None:
     assert response.json()["errors"][0]["code"] == 4000040
 
 
-_Q = {"query": 'EventType = "x"'}
+_Q = {"query": 'EventType = "Login"'}
 _DATES = {"fromDate": "2026-11-20T10:00:00Z", "toDate": "2026-11-20T11:00:00Z"}
 
 
@@ -262,7 +281,7 @@ def test_retention_refuses_old_from_dates(records: list[dict[str, Any]]) -> None
     with Simulator(records, token=TOKEN, status_delay_s=0, retention_days=14) as sim:
         client = Client(sim.url)
         start, end = window(0, 10)  # T0 is 2026-11-20; the test may run later
-        old = {"query": 'EventType = "x"', "fromDate": "2020-01-01T00:00:00Z", "toDate": end}
+        old = {"query": 'EventType = "Login"', "fromDate": "2020-01-01T00:00:00Z", "toDate": end}
         response = client.dv("POST", "init-query", json=old)
         assert response.status_code == 400
         assert "retains data for 14 days" in response.json()["errors"][0]["detail"]
@@ -278,7 +297,7 @@ def test_dv_auth_failures_get_401_4010010(sim: Simulator, header: str | None) ->
     start, end = window(0, 10)
     response = requests.post(
         sim.url + "/web/api/v2.1/dv/init-query",
-        json={"query": 'EventType = "x"', "fromDate": start, "toDate": end},
+        json={"query": 'EventType = "Login"', "fromDate": start, "toDate": end},
         headers=headers,
         timeout=10,
     )
@@ -298,7 +317,7 @@ def test_deprecation_notice_is_optional(records: list[dict[str, Any]]) -> None:
     with Simulator(records, token=TOKEN, status_delay_s=0, deprecation_notice=True,
                    retention_days=None) as sim:  # fmt: skip
         body = Client(sim.url).dv(
-            "POST", "init-query", json={"query": 'EventType = "x"', "fromDate": window(0, 1)[0],
+            "POST", "init-query", json={"query": 'EventType = "Login"', "fromDate": window(0, 1)[0],
                                         "toDate": window(0, 1)[1]}
         ).json()  # fmt: skip
         assert body["deprecation"]["sunset_date"] == "2027-02-15"

@@ -156,3 +156,70 @@ def test_any_text_compiles_or_raises_query_parse_error(text: str) -> None:
     except QueryParseError:
         return
     assert isinstance(predicate(EVENT), bool)
+
+
+# -- enum and numeric fields (sentinelone-api-evidence.md, difference 1) ----------------------
+
+ENUM_REFUSED = [
+    'EventType In Anycase ("Process Creation", "ProcessCreation")',
+    'EndpointOS ContainsCIS "windows"',
+    'EndpointOS Contains "win"',
+    'EventType StartsWithCIS "Process"',
+    'EventType EndsWithCIS "Creation"',
+    'ObjectType In Contains ("proc")',
+    'ObjectType In Contains Anycase ("proc")',
+    'EventType Does Not ContainCIS "Process"',
+    'EventType RegExp "Process.*"',
+    "EventType Is Not Empty",
+    "EventType Is Empty",
+    "EndpointOS EXISTS",
+    'NetEventDirection > "A"',
+    'EventType Between "A" And "Z"',
+    'AgentOS ContainsCIS "windows"',
+]
+
+
+@pytest.mark.parametrize("query", ENUM_REFUSED)
+def test_enum_fields_refuse_every_operator_but_equality_and_in(query: str) -> None:
+    with pytest.raises(QueryParseError, match=r"could not parse query: .* is an enum field"):
+        compile_s1ql(query)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'EventType = "ProcessCreation"',  # an alias the console does not know
+        'EventType In ("Process Creation", "Proc Creation")',
+        'EndpointOS != "macos"',
+        'EndpointOS Not In ("windows", "win")',
+        "EventType = 1",
+    ],
+)
+def test_enum_fields_refuse_undocumented_values(query: str) -> None:
+    with pytest.raises(QueryParseError, match=r"could not parse query: .* is not a value"):
+        compile_s1ql(query)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ('EventType = "Process Creation"', True),
+        ('EventType != "Process Creation"', False),
+        ('EventType In ("IP Connect", "Process Creation")', True),
+        ('EventType Not In ("IP Connect", "Process Creation")', False),
+        ('endpointos = "windows"', True),  # field names in any case
+        ('EndpointOS = "WINDOWS"', False),  # accepted, but = compares case-sensitively
+    ],
+)
+def test_enum_fields_accept_documented_values_with_equality_and_in(
+    query: str, expected: bool
+) -> None:
+    assert compile_s1ql(query)(EVENT) is expected
+
+
+@pytest.mark.parametrize(
+    "query", ['TgtProcPid ContainsCIS "12"', 'DstPort In Anycase ("443")', 'SrcPort RegExp "4"']
+)
+def test_numeric_fields_refuse_string_operators(query: str) -> None:
+    with pytest.raises(QueryParseError, match="is a numeric field"):
+        compile_s1ql(query)

@@ -25,19 +25,20 @@ from connector.simulator.query import compile_s1ql, compile_sdl_filter
 from connector.sources.pushdown import build_pushdown
 from connector.sources.pushdown_ir import needle
 from connector.sources.query import EDR_FILTER, Pushdown
+from connector.sources.s1ql_fields import documented_value, enum_values
 
 SEED_RULES = load_rules()
 
-# Supersets of sentinelone-api.md §4.4 / §6.1: `EndpointOS ContainsCIS "windows"` because the
-# mapper trims and lower-cases and also maps `windows_legacy`; the network stage is every type
-# but Process Creation because DNS, IP Listen and URL events are `network` events too; event
-# types in both spellings because Cloud Funnel has written `ProcessCreation`.
+# Supersets of sentinelone-api.md §4.4 / §6.1. S1QL: enum fields (EventType, EndpointOS) take
+# only =, !=, In, Not In with documented values (sentinelone-api-evidence.md, difference 1);
+# the network stage is every type but Process Creation because DNS, IP Listen and URL events
+# are `network` events too. SDL: `contains` (any case) on the OS because the mapper trims and
+# lower-cases and also maps `windows_legacy`; event types in both spellings because Cloud
+# Funnel has written `ProcessCreation`.
 SEED_S1QL = (
-    'EndpointOS ContainsCIS "windows" AND '
-    '((EventType In Anycase ("Process Creation", "ProcessCreation") AND '
-    'TgtProcName In Anycase ("cmd.exe")) OR '
-    '(EventType Not In ("Process Creation", "ProcessCreation") AND '
-    'SrcProcName In Anycase ("cmd.exe")))'
+    'EndpointOS = "windows" AND '
+    '((EventType = "Process Creation" AND TgtProcName In Anycase ("cmd.exe")) OR '
+    '(EventType != "Process Creation" AND SrcProcName In Anycase ("cmd.exe")))'
 )
 SEED_SDL = (
     "dataSource.name='SentinelOne' and dataSource.category='security' and "
@@ -47,7 +48,7 @@ SEED_SDL = (
     "((event.type != 'Process Creation' and event.type != 'ProcessCreation') and "
     "src.process.name contains 'cmd.exe'))"
 )
-PC = 'EventType In Anycase ("Process Creation", "ProcessCreation")'
+PC = 'EventType = "Process Creation"'
 
 
 def rule(query: str, name: str = "t") -> Rule:
@@ -86,24 +87,28 @@ def test_seed_rule_strings_parse_in_the_simulator():
         ),
         (
             'network where event.type == "connection" and process.name : "*.exe"',
-            'EventType In Anycase ("IP Connect", "IPConnect") AND SrcProcName EndsWithCIS ".exe"',
+            'EventType = "IP Connect" AND SrcProcName EndsWithCIS ".exe"',
         ),
         ('process where not process.name : "cmd.exe" and event.type == "start"', PC),
-        ("any where true", "EventType Is Not Empty"),
+        (
+            "any where true",
+            '(EventType = "Process Creation" OR EventType != "Process Creation")',
+        ),
         (
             'process where event.type == "start" and host.os.type : "MAC*"',
-            PC + ' AND (EndpointOS ContainsCIS "osx" OR EndpointOS ContainsCIS "macos")',
+            PC + ' AND EndpointOS = "osx"',  # "macos" is no documented EndpointOS value
         ),
         (
             'process where event.type == "start" and host.os.type == "solaris"',
             '(EventType = "Process Creation" AND EventType != "Process Creation")',
         ),
+        ('process where host.type : "server"', 'EndpointMachineType = "Server"'),
     ],
 )
 def test_translation_examples(query, s1ql):
     pushdown = build_pushdown([rule(query)])
     assert pushdown.s1ql == s1ql
-    compile_s1ql(pushdown.s1ql)
+    compile_s1ql(pushdown.s1ql, fields=DV_FIELDS)
     compile_sdl_filter(pushdown.sdl_filter)
 
 
@@ -169,6 +174,31 @@ def cf_record(etype: str, os_name: str, tgt: str, src: str, parent: str, cmd: st
     }
 
 
+DV_FIELDS = set(CF_TO_DV.values())
+
+
+def dv_form(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The record as Deep Visibility would hold it, or None when it cannot.
+
+    DV enum fields only ever hold documented values, in the documented spelling (evidence
+    page): `ProcessCreation` reads "Process Creation", `WINDOWS` reads "windows", and a record
+    with `windows_legacy` is not a DV event at all (S1QL could not even name it).
+    """
+    dv: dict[str, Any] = {}
+    for key, value in record.items():
+        name = CF_TO_DV.get(key)
+        if name is None:
+            continue
+        if enum_values(name) is None:
+            dv[name] = value
+            continue
+        documented = documented_value(name, str(value).strip(), ignore_spaces=True)
+        if documented is None:
+            return None
+        dv[name] = documented
+    return dv
+
+
 class Checker:
     """Checks the property for one rule set; counts how many records hit a stage."""
 
@@ -176,7 +206,7 @@ class Checker:
         self.engine = Engine(rules)
         self.mapper = Mapper()
         self.pushdown: Pushdown = build_pushdown(rules)
-        self.s1ql = compile_s1ql(self.pushdown.s1ql)
+        self.s1ql = compile_s1ql(self.pushdown.s1ql, fields=DV_FIELDS)
         self.sdl = compile_sdl_filter(self.pushdown.sdl_filter)
         self.hits = 0
 
@@ -185,10 +215,11 @@ class Checker:
         if event is None or not self.engine.stage_hits(event):
             return
         self.hits += 1
-        dv = {CF_TO_DV[k]: v for k, v in record.items() if k in CF_TO_DV}
+        dv = dv_form(record)
         line = json.dumps(record).encode()
         assert self.sdl(record), (self.pushdown.sdl_filter, record)
-        assert self.s1ql(dv), (self.pushdown.s1ql, dv)
+        if dv is not None:
+            assert self.s1ql(dv), (self.pushdown.s1ql, dv)
         assert self.pushdown.prefilter(line), line
 
 
