@@ -130,6 +130,9 @@ class ConsoleConfig(_Section):
     query_timeout: PositiveDuration = timedelta(minutes=10)
     query_limit: int = Field(default=20000, ge=1, le=100000)
     sdl_limit: int = Field(default=5000, ge=1, le=100000)
+    # LOW: SentinelOne's own LRQ client uses it and notes its more generous rate limits.
+    sdl_query_priority: Literal["LOW", "HIGH"] = "LOW"
+    sdl_query_type: Literal["LOG", "PQ"] = "LOG"
     min_window: PositiveDuration = timedelta(seconds=1)
     max_retries: int = Field(default=5, ge=0, le=20)
 

@@ -34,6 +34,32 @@ FAULT_HELP = (
     show_default=True,
     help="Older windows get the retention 400; 0 = unlimited (old scenario files).",
 )
+@click.option(
+    "--sdl-progress",
+    type=click.Choice(["totalSteps", "stepsTotal", "both"]),
+    default="totalSteps",
+    show_default=True,
+    help="Which LRQ step-count field answers carry.",
+)
+@click.option(
+    "--sdl-results",
+    type=click.Choice(["end", "pieces"]),
+    default="end",
+    show_default=True,
+    help="LRQ rows all in the final answer, or a piece per poll.",
+)
+@click.option(
+    "--pq-partial-above",
+    type=click.IntRange(min=0),
+    default=None,
+    help="PowerQuery answers with more rows are cut there and flagged partial.",
+)
+@click.option(
+    "--pq-partial-flag",
+    type=click.Choice(["partialResultsDueToTimeLimit", "omittedEvents", "discardedArrayItems"]),
+    default="partialResultsDueToTimeLimit",
+    show_default=True,
+)
 def simulate(
     host: str,
     port: int,
@@ -45,6 +71,10 @@ def simulate(
     query_cap: int,
     sdl_limit: int,
     retention_days: int,
+    sdl_progress: str,
+    sdl_results: str,
+    pq_partial_above: int | None,
+    pq_partial_flag: str,
 ) -> int:
     """Serve a fake console (DV v2.1 + SDL v2) on HOST:PORT until interrupted."""
     from connector.simulator import Faults, Simulator, scenario_records  # noqa: PLC0415 - lazy: start-up time
@@ -68,6 +98,10 @@ def simulate(
         query_cap=query_cap,
         sdl_limit=sdl_limit,
         retention_days=retention_days or None,
+        sdl_progress=sdl_progress,
+        sdl_results=sdl_results,
+        pq_partial_above=pq_partial_above,
+        pq_partial_flag=pq_partial_flag,
     )
     with simulator:
         click.echo(f"simulator: {len(records)} records at {simulator.url} (Ctrl-C stops)", err=True)

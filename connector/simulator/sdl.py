@@ -8,10 +8,18 @@ Behaviour (sentinelone-api.md §6), with the simulator's choices where the refer
   `startTime <= event.time < endTime`. The answer carries `X-Dataset-Query-Forward-Tag`.
 * GET `/{id}?lastStepSeen=N` and DELETE need that header (400 without it, 404 with a wrong one).
   Steps advance over `status_delay_s`; with a delay of 0 the POST is already complete.
-  `data` is `null` until `stepsCompleted == stepsTotal`.
+  Progress is sent as `totalSteps` (SentinelOne's own client reads it), `stepsTotal` (what
+  OpenAEV reads) or both: `SdlSettings.progress`. Results (`SdlSettings.results`): `"end"` —
+  `data` is `null` until `stepsCompleted` reaches the total, then holds everything (swagger,
+  Scalyr clients); `"pieces"` — each answer holds the rows of the steps after `lastStepSeen`
+  up to `stepsCompleted`, to be appended (purple-mcp's reading).
+* PQ partial results (`SdlSettings.partial_above`): a PowerQuery matching more rows than that
+  answers only that many and sets `partial_flag` (`partialResultsDueToTimeLimit`: true,
+  `omittedEvents`: rows left out, or `discardedArrayItems`: rows left out).
 * A query not polled for `expiry_s` (30 s, the swagger TTL) is gone: 404. DELETE answers 204.
-* LOG: `data.matches[]` of `{"cursor", "values"}` (Cloud Funnel dicts), ordered by event time,
-  at most `min(log.limit (default 1000), sdl_limit, result_cap fault)`; `estimatedMatchCount`
+* LOG: `data.matches[]` of `{"cursor", "values"}` (Cloud Funnel dicts), ordered by event time
+  (newest first unless `log.ascending` is true: the default order may be descending), at
+  most `min(log.limit (default 1000), sdl_limit, result_cap fault)`; `estimatedMatchCount`
   counts every match. Relaunching with `log.cursor` resumes at that match, inclusive.
 * PQ: `data` = `{"columns": [{"name"}], "values": [[…]]}` (see `pq.py`).
 """
@@ -42,6 +50,9 @@ __all__ = ["FORWARD_TAG", "SdlApi", "SdlSettings"]
 FORWARD_TAG = "X-Dataset-Query-Forward-Tag"
 _QUERY_TYPES = ("PQ", "LOG", "TOP_FACETS", "FACET_VALUES", "PLOT", "DISTRIBUTION")
 _STEPS = 4
+PROGRESS_FIELDS = ("totalSteps", "stepsTotal", "both")
+RESULT_MODES = ("end", "pieces")
+PARTIAL_FLAGS = ("partialResultsDueToTimeLimit", "omittedEvents", "discardedArrayItems")
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,19 @@ class SdlSettings:
     status_delay_s: float = 1.0
     sdl_limit: int = 5000
     expiry_s: float = 30.0
+    progress: str = "totalSteps"
+    results: str = "end"
+    partial_above: int | None = None
+    partial_flag: str = "partialResultsDueToTimeLimit"
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("progress", self.progress, PROGRESS_FIELDS),
+            ("results", self.results, RESULT_MODES),
+            ("partial_flag", self.partial_flag, PARTIAL_FLAGS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"SDL {name} must be one of {', '.join(allowed)}, not {value!r}")
 
 
 @dataclass
@@ -125,7 +149,7 @@ class SdlApi:
         if kind == "LOG":
             return self._run_log(_block(body, "log"), entries, result_cap)
         if kind == "PQ":
-            return _run_pq(_block(body, "pq"), [e.cf for e in entries])
+            return self._partial(_run_pq(_block(body, "pq"), [e.cf for e in entries]))
         raise BadRequest(f"queryType {kind} is not supported by the simulator (use LOG or PQ)")
 
     def _run_log(
@@ -143,13 +167,32 @@ class SdlApi:
             key=lambda item: (item[0], item[1]),
         )
         hits = [(t, i, r) for t, i, r in keyed if match(r)]
+        ascending = block.get("ascending") is True
         resume = _read_cursor(block["cursor"]) if block.get("cursor") else None
         if resume is not None:
-            hits = [h for h in hits if (h[0], h[1]) >= resume]
+            # the cursor's match and those after it, in the order asked for
+            hits = [
+                h for h in hits if ((h[0], h[1]) >= resume if ascending else (h[0], h[1]) <= resume)
+            ]
+        if not ascending:
+            hits.reverse()
         caps = (_log_limit(block), self.settings.sdl_limit, result_cap)
         cap = min(c for c in caps if c is not None)
         matches = [{"cursor": _make_cursor(t, i), "values": dict(r)} for t, i, r in hits[:cap]]
         return {"matches": matches, "estimatedMatchCount": len(hits)}
+
+    def _partial(self, table: dict[str, Any]) -> dict[str, Any]:
+        """Cut a PQ table at `partial_above` rows and flag it, as a console out of time does."""
+        cap = self.settings.partial_above
+        rows = table["values"]
+        if cap is None or len(rows) <= cap:
+            return table
+        left_out = len(rows) - cap
+        flag = self.settings.partial_flag
+        value: Any = True if flag == "partialResultsDueToTimeLimit" else left_out
+        if flag == "omittedEvents":
+            value = float(left_out)
+        return {**table, "values": rows[:cap], flag: value}
 
     def _register(
         self, data: dict[str, Any], error: dict[str, Any] | None, start: datetime, end: datetime
@@ -180,7 +223,7 @@ class SdlApi:
         if isinstance(found, Reply):
             return found
         found.last_poll = self._clock()
-        return json_reply(200, self._result(found))
+        return json_reply(200, self._result(found, _int(request.params.get("lastStepSeen"))))
 
     def delete(self, request: Request, query_id: str, decision: Decision) -> Reply:
         """DELETE /sdl/v2/api/queries/{id}: release the query; 204."""
@@ -206,21 +249,51 @@ class SdlApi:
             return sdl_error(404, f"query {query_id} not found")
         return query
 
-    def _result(self, query: _Query) -> dict[str, Any]:
+    def _result(self, query: _Query, last_seen: int = 0) -> dict[str, Any]:
         delay = self.settings.status_delay_s
         elapsed = self._clock() - query.created
         done = delay <= 0 or elapsed >= delay
         completed = _STEPS if done else int(_STEPS * elapsed / delay)
         started = done or elapsed > 0
+        total = _STEPS if started else 0
+        names = (
+            ("totalSteps", "stepsTotal")
+            if self.settings.progress == "both"
+            else (self.settings.progress,)
+        )
+        failed = query.error is not None
+        if self.settings.results == "pieces" and not failed:
+            data: dict[str, Any] | None = _piece(query.data, last_seen, completed, done)
+        else:
+            data = query.data if done and not failed else None
         return {
             "id": query.id,
             "stepsCompleted": completed,
-            "stepsTotal": _STEPS if started else 0,
+            **dict.fromkeys(names, total),
             "cpuUsage": 1_250_000 * completed,
             "resolvedTimeRange": {"start": query.start_ns, "end": query.end_ns},
-            "data": query.data if done and query.error is None else None,
+            "data": data,
             "error": query.error if done else None,
         }
+
+
+def _piece(data: dict[str, Any], last_seen: int, completed: int, done: bool) -> dict[str, Any]:
+    """The rows of steps `last_seen + 1 .. completed` (row i belongs to step i * steps // n
+    + 1); everything else in `data` (columns, counts, partial flags) comes with the last."""
+    key = "matches" if "matches" in data else "values"
+    rows = data.get(key) or []
+    count = len(rows)
+    first = max(0, last_seen)
+    piece = [r for i, r in enumerate(rows) if first < i * _STEPS // max(count, 1) + 1 <= completed]
+    extra = {k: v for k, v in data.items() if k != key and (done or k == "columns")}
+    return {**extra, key: piece}
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _range(body: Mapping[str, Any]) -> tuple[datetime, datetime]:

@@ -115,6 +115,8 @@ class Simulator:
     last call; SDL queries finish after `status_delay_s` and expire `sdl_expiry_s` after the
     last poll. `retention_days=None` turns the DV retention check off (for old scenario
     files). `clock` replaces the monotonic clock (a `Clock(manual=True)` in tests).
+    `sdl_progress` ("totalSteps", "stepsTotal", "both"), `sdl_results` ("end", "pieces"),
+    `pq_partial_above` / `pq_partial_flag`: how LRQ answers look (`sdl.SdlSettings`).
     """
 
     def __init__(
@@ -134,6 +136,10 @@ class Simulator:
         retention_days: int | None = 14,
         deprecation_notice: bool = False,
         clock: Callable[[], float] | None = None,
+        sdl_progress: str = "totalSteps",
+        sdl_results: str = "end",
+        pq_partial_above: int | None = None,
+        pq_partial_flag: str = "partialResultsDueToTimeLimit",
     ) -> None:
         if not token:
             raise ConfigError("the simulator needs a non-empty API token")
@@ -147,7 +153,11 @@ class Simulator:
             DvSettings(status_delay_s, query_cap, dv_expiry_s, retention_days),
             seed=seed,
         )
-        sdl = SdlApi(self.data, self.clock, SdlSettings(status_delay_s, sdl_limit, sdl_expiry_s))
+        sdl_settings = SdlSettings(
+            status_delay_s, sdl_limit, sdl_expiry_s, sdl_progress, sdl_results,
+            pq_partial_above, pq_partial_flag,
+        )  # fmt: skip
+        sdl = SdlApi(self.data, self.clock, sdl_settings)
         self.console = Console(
             self.data,
             dv,

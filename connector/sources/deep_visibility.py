@@ -311,6 +311,7 @@ class DeepVisibilitySource:
             status = self._status(query_id)
             state = str(status.get("responseState") or "")
             if state in DONE_STATES or state in FAILED_STATES:
+                log.debug("DV query %s ended %s: %s", query_id, state, dict(status))
                 return status
             if state not in IN_PROGRESS_STATES and state not in unknown:
                 unknown.add(state)
@@ -346,6 +347,9 @@ class DeepVisibilitySource:
         while True:
             events, pagination = self._page(query_id, cursor)
             total = pagination.get("totalItems")
+            if cursor is None:
+                # Unconfirmed (evidence page): whether totalItems is capped; say what came.
+                log.debug("DV query %s, first page: pagination %s", query_id, dict(pagination))
             if cursor is None and isinstance(total, int) and total >= self._limit:
                 flagged = self._truncated(window, f"totalItems {total}")
             read += len(events)

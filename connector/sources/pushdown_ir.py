@@ -56,6 +56,7 @@ __all__ = [
     "render_s1ql",
     "render_sdl",
     "s1ql_name",
+    "sdl_quote",
 ]
 
 PredOp = Literal["in", "contains", "starts", "ends", "eq", "ne"]
@@ -283,9 +284,9 @@ def _sdl(node: Node, top: bool = False) -> str:
 def _sdl_pred(pred: Pred) -> str:
     if pred.op == "ne":
         values = _spellings(pred.values)
-        return _group([f"{pred.key} != {_quote(v)}" for v in values], "and", False)
+        return _group([f"{pred.key} != {sdl_quote(v)}" for v in values], "and", False)
     values = _spellings(pred.values) if pred.op == "eq" else list(pred.values)
-    return _group([f"{pred.key} contains {_quote(v)}" for v in values], "or", False)
+    return _group([f"{pred.key} contains {sdl_quote(v)}" for v in values], "or", False)
 
 
 def _spellings(values: Iterable[str]) -> list[str]:
@@ -299,7 +300,8 @@ def _spellings(values: Iterable[str]) -> list[str]:
     return out
 
 
-def _quote(value: str) -> str:
+def sdl_quote(value: str) -> str:
+    """An SDL string literal: single quotes, with backslash and quote escaped (evidence)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 

@@ -9,9 +9,17 @@ The replacement for Deep Visibility after its 2027-02-15 sunset. Per `fetch(wind
   LRQ can answer 200 with nothing) and, when configured, `site.id in (...)`;
 * the forward tag from the launch response is echoed on every GET and DELETE;
 * polls every second (a query expires about 30 s after the last poll), within
-  `console.query_timeout` and the run's deadline;
-* a result as large as the limit is treated as truncated: the window is bisected down to
-  `console.min_window`, then the loss is reported loudly;
+  `console.query_timeout` and the run's deadline; progress is read from `totalSteps` or
+  `stepsTotal`, whichever the console sends, and result rows from every answer's `data`
+  (consoles send them at the end or in pieces: `lrq.py`);
+* `queryPriority` is `console.sdl_query_priority` (LOW by default, as SentinelOne's own client
+  sends); LOG asks for `ascending: true` so a truncated result keeps the earliest rows;
+* a result as large as the limit, or flagged partial by the console
+  (`partialResultsDueToTimeLimit`, `omittedEvents`, `discardedArrayItems`,
+  `truncatedAtLimit`), is treated as incomplete: the window is bisected down to
+  `console.min_window`, then the loss is reported loudly (`DATA LOSS`, `truncated_windows`);
+* epoch times in rows (`event.time`, process start times) may come in s, ms, µs or ns and are
+  read as ms;
 * a query that expired (404) or failed is launched again (at most `MAX_RELAUNCHES` times);
   an error that reads like a syntax error is a `ConfigError` naming the filter;
 * every launched query is DELETEd, also after errors and aborts;
@@ -35,6 +43,8 @@ from connector.mapping import rows_from_table
 from connector.sources.admit import Admission
 from connector.sources.base import RawRecord, Shape, SourceStats
 from connector.sources.http import Clock, HttpClient, NotFound, RetryPolicy, Sleep
+from connector.sources.lrq import Pieces, is_done, normalise_times, partial_reason, progress
+from connector.sources.pushdown_ir import sdl_quote
 from connector.sources.query import EDR_FILTER, Pushdown
 from connector.timeutil import Window, format_utc
 
@@ -93,7 +103,7 @@ def scoped_filter(base: str, site_ids: Sequence[str] = ()) -> str:
     if base.strip():
         parts.append(f"({base.strip()})" if parts else base.strip())
     if site_ids:
-        quoted = ", ".join("'" + s.replace("'", "") + "'" for s in site_ids)
+        quoted = ", ".join(sdl_quote(s) for s in site_ids)
         parts.append(f"site.id in ({quoted})")
     return " and ".join(parts)
 
@@ -109,7 +119,7 @@ class SdlSource:
         token: SecretStr,
         query: Pushdown,
         *,
-        mode: Literal["log", "pq"] = "log",
+        mode: Literal["log", "pq"] | None = None,
         columns: Sequence[str] = PQ_COLUMNS,
         deadline: float | None = None,
         clock: Clock = time.monotonic,
@@ -119,7 +129,9 @@ class SdlSource:
     ) -> None:
         self.console = console
         self.query = query
-        self.mode = mode
+        self.mode: Literal["log", "pq"] = mode or (
+            "pq" if console.sdl_query_type == "PQ" else "log"
+        )
         self.columns = tuple(columns)
         self.stats = SourceStats()
         self.deadline = deadline
@@ -192,8 +204,9 @@ class SdlSource:
                 self._http.pause(2.0 * attempt)
             query_id, tag, first = self._launch(window)
             try:
-                rows, returned = self._rows(self._await(query_id, tag, first))
-                self._check_limit(window, returned)
+                pieces, partial = self._await(query_id, tag, first)
+                rows, returned = self._rows(pieces)
+                self._check_complete(window, returned, partial)
                 return rows
             except _Relaunch as why:
                 log.warning("SDL query for %s: %s; launching it again", window, why)
@@ -201,19 +214,21 @@ class SdlSource:
                 self._delete(query_id, tag)
         raise Unavailable(f"SDL query for {window} failed {MAX_RELAUNCHES + 1} times; giving up")
 
-    def _check_limit(self, window: Window, count: int) -> None:
+    def _check_complete(self, window: Window, count: int, partial: str | None) -> None:
+        """Bisect a result that is (or may be) incomplete; below the minimum window, say so."""
         limit = self.console.sdl_limit
-        if count < limit:
+        if count < limit and partial is None:
             return
+        why = f"reached the {limit}-row limit" if partial is None else f"is partial ({partial})"
         if window.span >= 2 * self.console.min_window:
-            log.info("SDL result for %s reached the limit of %d; bisecting", window, limit)
+            log.info("SDL result for %s %s; narrowing the window and running it again", window, why)
             raise _Split
         self.stats.truncated_windows += 1
         log.warning(
-            "DATA LOSS: SDL result for %s hit the %d-row limit and the window is already at "
-            "the %s minimum; rows beyond the limit are missing",
+            "DATA LOSS: SDL result for %s %s and the window is already at the %s minimum; "
+            "rows the console left out are missing",
             window,
-            limit,
+            why,
             self.console.min_window,
         )
 
@@ -224,7 +239,7 @@ class SdlSource:
             "queryType": "LOG" if self.mode == "log" else "PQ",
             "startTime": format_utc(window.start),
             "endTime": format_utc(window.end),
-            "queryPriority": "HIGH",
+            "queryPriority": self.console.sdl_query_priority,
         }
         if self.console.account_ids:
             body["tenant"] = False
@@ -233,7 +248,9 @@ class SdlSource:
             body["tenant"] = True
         limit = self.console.sdl_limit
         if self.mode == "log":
-            body["log"] = {"filter": self.filter, "limit": limit}
+            # Scalyr's LRQ clients page LOG with ascending: true; the default may be newest
+            # first (evidence page, difference 7).
+            body["log"] = {"filter": self.filter, "limit": limit, "ascending": True}
         else:
             columns = ", ".join(self.columns)
             query = f"{self.filter} | columns {columns} | limit {limit}"
@@ -262,19 +279,29 @@ class SdlSource:
         self._open = (query_id, tag)
         return query_id, tag, doc
 
-    def _await(self, query_id: str, tag: str, doc: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Poll until done; return the finished `data`. Raises _Relaunch / ConfigError."""
+    def _await(self, query_id: str, tag: str, doc: Mapping[str, Any]) -> tuple[Pieces, str | None]:
+        """Poll until done; return the rows of every answer and the partial-result flag
+        (None: complete as far as the console says). Raises _Relaunch / ConfigError."""
         started = self._clock()
         budget = self.console.query_timeout.total_seconds()
+        pieces = Pieces()
+        _log_answer(query_id, doc)
         while True:
             self._check_error(doc)
-            if _is_done(doc):
+            pieces.add(doc.get("data"))
+            if is_done(doc):
                 data = doc.get("data")
-                return data if isinstance(data, Mapping) else {}
+                partial = partial_reason(doc, data if isinstance(data, Mapping) else None)
+                if pieces.pieces > 1 or pieces.repeated:
+                    log.debug(
+                        "SDL query %s: rows came in %d pieces (%d repeated rows dropped)",
+                        query_id, pieces.pieces, pieces.repeated,
+                    )  # fmt: skip
+                return pieces, partial
             if self._clock() - started + POLL_INTERVAL > budget:
                 raise Unavailable(f"SDL query did not finish within {budget:.0f} s")
             self._http.pause(POLL_INTERVAL)
-            doc = self._poll(query_id, tag, _int(doc.get("stepsCompleted")))
+            doc = self._poll(query_id, tag, progress(doc)[0])
 
     def _poll(self, query_id: str, tag: str, last_step: int) -> Mapping[str, Any]:
         try:
@@ -297,20 +324,21 @@ class SdlSource:
             raise ConfigError(f"SDL rejected the query ({message}); filter: {self.filter}")
         raise _Relaunch(f"query failed: {message}")
 
-    def _rows(self, data: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    def _rows(self, pieces: Pieces) -> tuple[list[dict[str, Any]], int]:
         """The usable rows, and how many the query returned (malformed ones included, since
         they count towards the limit). Malformed rows are counted in `stats.skipped`."""
         rows: list[dict[str, Any]] = []
         returned = 0
         if self.mode == "pq":
-            for row in rows_from_table(data.get("columns") or [], data.get("values") or []):
+            for row in rows_from_table(pieces.columns, pieces.values):
                 returned += 1
-                self._keep(rows, row if isinstance(row, dict) else row.reason)
+                self._keep(rows, normalise_times(row) if isinstance(row, dict) else row.reason)
             return rows, returned
-        for match in data.get("matches") or []:
+        for match in pieces.matches:
             returned += 1
             values = match.get("values", match) if isinstance(match, Mapping) else None
-            self._keep(rows, dict(values) if isinstance(values, Mapping) else "malformed_row")
+            record = normalise_times(dict(values)) if isinstance(values, Mapping) else None
+            self._keep(rows, "malformed_row" if record is None else record)
         return rows, returned
 
     def _keep(self, rows: list[dict[str, Any]], row: dict[str, Any] | str) -> None:
@@ -333,18 +361,12 @@ class SdlSource:
             log.warning("could not delete SDL query %s: %s", query_id, exc)
 
 
-def _is_done(doc: Mapping[str, Any]) -> bool:
-    total, done = _int(doc.get("stepsTotal")), _int(doc.get("stepsCompleted"))
-    return total > 0 and done >= total
-
-
-def _int(value: object) -> int:
-    """A step counter as an int; anything unusable counts as 0 (not done yet)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return 0
+def _log_answer(query_id: str, doc: Mapping[str, Any]) -> None:
+    """What the evidence leaves open (progress field names, extra keys) at debug level, so a
+    first run against a real tenant tells us."""
+    if log.isEnabledFor(logging.DEBUG):
+        keys = ", ".join(sorted(str(k) for k in doc if k != "data"))
+        log.debug("SDL launch answer for query %s carries: %s", query_id, keys)
 
 
 def _tag_header(tag: str) -> dict[str, str]:

@@ -106,7 +106,7 @@ class Client:
             "tenant": True,
             "startTime": start,
             "endTime": end,
-            "log": {"filter": filter_},
+            "log": {"filter": filter_, "ascending": True},
         }
         payload.update(body)
         return self.sdl("POST", json=payload)

@@ -22,15 +22,15 @@ def test_launch_poll_until_done_then_delete(client: Client, clock: Clock) -> Non
     launched = client.launch("tgt.process.name='cmd.exe'", 0, 10)
     assert launched.status_code == 200
     body = launched.json()
-    assert (body["stepsCompleted"], body["stepsTotal"], body["data"]) == (0, 0, None)
+    assert (body["stepsCompleted"], body["totalSteps"], body["data"]) == (0, 0, None)
     tag = launched.headers[TAG]
     clock.advance(0.5)
     midway = _poll(client, body["id"], tag).json()
-    assert 0 < midway["stepsCompleted"] < midway["stepsTotal"]
+    assert 0 < midway["stepsCompleted"] < midway["totalSteps"]
     assert midway["data"] is None
     clock.advance(0.5)
     done = _poll(client, body["id"], tag, midway["stepsCompleted"]).json()
-    assert done["stepsCompleted"] == done["stepsTotal"] > 0
+    assert done["stepsCompleted"] == done["totalSteps"] > 0
     assert done["error"] is None
     matches = done["data"]["matches"]
     assert [m["values"]["tgt.process.pid"] for m in matches] == list(range(1000, 1010))
@@ -81,7 +81,7 @@ def test_query_expires_30_s_after_the_last_poll(client: Client, clock: Clock) ->
 def test_zero_delay_completes_in_the_post(records: list[dict[str, Any]]) -> None:
     with Simulator(records, token=TOKEN, status_delay_s=0) as sim:
         body = Client(sim.url).launch("", 0, 5).json()
-        assert body["stepsCompleted"] == body["stepsTotal"] > 0
+        assert body["stepsCompleted"] == body["totalSteps"] > 0
         assert len(body["data"]["matches"]) == 5
 
 
@@ -90,13 +90,19 @@ def test_log_limit_truncates_and_the_cursor_resumes_inclusively(
 ) -> None:
     with Simulator(records, token=TOKEN, status_delay_s=0, sdl_limit=8) as sim:
         client = Client(sim.url)
-        capped = client.launch("", 0, 100, log={"filter": "", "limit": 50}).json()["data"]
+        capped = client.launch(
+            "", 0, 100, log={"filter": "", "limit": 50, "ascending": True}
+        ).json()["data"]
         assert len(capped["matches"]) == 8  # sdl_limit caps log.limit
         assert capped["estimatedMatchCount"] == 30
-        small = client.launch("", 0, 100, log={"filter": "", "limit": 4}).json()["data"]
+        small = client.launch("", 0, 100, log={"filter": "", "limit": 4, "ascending": True}).json()[
+            "data"
+        ]
         assert len(small["matches"]) == 4
         resume = small["matches"][-1]["cursor"]
-        nxt = client.launch("", 0, 100, log={"filter": "", "limit": 4, "cursor": resume}).json()
+        nxt = client.launch(
+            "", 0, 100, log={"filter": "", "limit": 4, "cursor": resume, "ascending": True}
+        ).json()
         pids = [m["values"]["tgt.process.pid"] for m in nxt["data"]["matches"]]
         assert pids == [1003, 1004, 1005, 1006]
 
@@ -182,3 +188,72 @@ def test_lrq_auth_failures_get_401(sim: Simulator, header: str | None) -> None:
 
 def test_delete_unknown_query_is_404(client: Client) -> None:
     assert client.sdl("DELETE", "/nosuchquery", headers={TAG: "x"}).status_code == 404
+
+
+# -- how real consoles differ (sentinelone-api-evidence.md, differences 2-4 and 7) -----------
+
+
+@pytest.mark.parametrize(
+    ("progress", "fields"),
+    [("totalSteps", {"totalSteps"}), ("stepsTotal", {"stepsTotal"}),
+     ("both", {"totalSteps", "stepsTotal"})],
+)  # fmt: skip
+def test_progress_field_is_an_option(
+    records: list[dict[str, Any]], progress: str, fields: set[str]
+) -> None:
+    with Simulator(records, token=TOKEN, status_delay_s=0, sdl_progress=progress) as sim:
+        body = Client(sim.url).launch("", 0, 10).json()
+    assert {"totalSteps", "stepsTotal"} & set(body) == fields
+    assert all(body[f] == body["stepsCompleted"] > 0 for f in fields)
+
+
+def test_results_in_pieces_come_with_the_steps_after_last_step_seen(
+    records: list[dict[str, Any]], clock: Clock
+) -> None:
+    with Simulator(
+        records, token=TOKEN, status_delay_s=1.0, clock=clock, sdl_results="pieces",
+        retention_days=None,
+    ) as sim:  # fmt: skip
+        client = Client(sim.url)
+        launched = client.launch("", 0, 20)
+        query_id, tag = launched.json()["id"], launched.headers[TAG]
+        seen, last, pids = 0, 0, []
+        while True:
+            clock.advance(0.3)
+            answer = _poll(client, query_id, tag, last).json()
+            pids += [m["values"]["tgt.process.pid"] for m in answer["data"]["matches"]]
+            seen += 1
+            last = answer["stepsCompleted"]
+            if last == answer["totalSteps"]:
+                break
+    assert seen > 1
+    assert pids == list(range(1000, 1020))  # every row once, across the pieces
+    assert "estimatedMatchCount" in answer["data"]  # counts come with the last piece
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("partialResultsDueToTimeLimit", True), ("omittedEvents", 7.0), ("discardedArrayItems", 7)],
+)
+def test_pq_partial_results_are_cut_and_flagged(
+    records: list[dict[str, Any]], flag: str, value: Any
+) -> None:
+    with Simulator(
+        records, token=TOKEN, status_delay_s=0, pq_partial_above=3, pq_partial_flag=flag,
+        retention_days=None,
+    ) as sim:  # fmt: skip
+        client = Client(sim.url)
+        query = "tgt.process.name='cmd.exe' | columns event.id"
+        big = client.launch(start_s=0, end_s=10, queryType="PQ", pq={"query": query}).json()
+        small = client.launch(start_s=0, end_s=3, queryType="PQ", pq={"query": query}).json()
+    assert len(big["data"]["values"]) == 3 and big["data"][flag] == value
+    assert len(small["data"]["values"]) == 3 and flag not in small["data"]
+
+
+def test_log_order_is_newest_first_unless_ascending(records: list[dict[str, Any]]) -> None:
+    with Simulator(records, token=TOKEN, status_delay_s=0, retention_days=None) as sim:
+        client = Client(sim.url)
+        default = client.launch("", 0, 5, log={"filter": ""}).json()["data"]["matches"]
+        ascending = client.launch("", 0, 5).json()["data"]["matches"]
+    assert [m["values"]["tgt.process.pid"] for m in default] == [1004, 1003, 1002, 1001, 1000]
+    assert [m["values"]["tgt.process.pid"] for m in ascending] == [1000, 1001, 1002, 1003, 1004]

@@ -184,7 +184,10 @@ class FakeSDL:
     """An SDL LRQ endpoint: LOG (`matches`) and PQ (`columns`/`values`) over CF records.
 
     Queries need `steps` polls to finish; GET/DELETE without the forward tag get 400.
-    `filter_fn` decides which records a filter selects (default: all).
+    `progress` names the step-count field(s) sent: "stepsTotal", "totalSteps" or "both".
+    `pieces`: each poll carries only the rows of the step it completed (purple-mcp's reading)
+    instead of everything in the final answer. `partial_above`: a query matching more rows
+    than this answers only that many, flagged `partial_flag` (PowerQuery's partial result).
     """
 
     rsps: responses.RequestsMock
@@ -196,6 +199,10 @@ class FakeSDL:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     polls: dict[str, int] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
+    progress: str = "stepsTotal"
+    pieces: bool = False
+    partial_above: int | None = None
+    partial_flag: tuple[str, Any] = ("partialResultsDueToTimeLimit", True)
 
     def __post_init__(self) -> None:
         item = re.compile(re.escape(SDL) + r"/[^/?]+")
@@ -223,10 +230,23 @@ class FakeSDL:
         query_id = f"lrq{len(self.launched)}"
         self.results[query_id] = self._result(body, hits)
         self.polls[query_id] = 0
-        doc = {"id": query_id, "stepsCompleted": 0, "stepsTotal": 0, "cpuUsage": 0, "data": None}
+        doc = {"id": query_id, "stepsCompleted": 0, **self._total(0), "cpuUsage": 0, "data": None}
         return 200, {"X-Dataset-Query-Forward-Tag": self.forward_tag}, doc
 
+    def _total(self, total: int) -> dict[str, int]:
+        names = ("stepsTotal", "totalSteps") if self.progress == "both" else (self.progress,)
+        return dict.fromkeys(names, total)
+
     def _result(self, body: Mapping[str, Any], hits: list[dict[str, Any]]) -> dict[str, Any]:
+        partial = self.partial_above is not None and len(hits) > self.partial_above
+        if partial:
+            hits = hits[: self.partial_above]
+        result = self._table(body, hits)
+        if partial:
+            result[self.partial_flag[0]] = self.partial_flag[1]
+        return result
+
+    def _table(self, body: Mapping[str, Any], hits: list[dict[str, Any]]) -> dict[str, Any]:
         if body["queryType"] == "LOG":
             limit = body["log"]["limit"]
             matches = [{"cursor": f"c{i}", "values": r} for i, r in enumerate(hits[:limit])]
@@ -247,11 +267,22 @@ class FakeSDL:
         doc = {
             "id": query_id,
             "stepsCompleted": self.polls[query_id],
-            "stepsTotal": self.steps,
+            **self._total(self.steps),
             "data": self.results[query_id] if done else None,
             "error": None,
         }
+        if self.pieces:
+            doc["data"] = self._piece(self.results[query_id], self.polls[query_id], done)
         return 200, {}, doc
+
+    def _piece(self, result: dict[str, Any], step: int, done: bool) -> dict[str, Any]:
+        """Step `step`'s share of the rows (flags only in the last piece)."""
+        key = "matches" if "matches" in result else "values"
+        rows = result[key]
+        size = -(-len(rows) // self.steps) if rows else 0
+        piece = {k: v for k, v in result.items() if k != key and (done or k == "columns")}
+        piece[key] = rows[(step - 1) * size : step * size]
+        return piece
 
     def _delete(self, request: requests.PreparedRequest) -> Answer:
         if request.headers.get("X-Dataset-Query-Forward-Tag") != self.forward_tag:

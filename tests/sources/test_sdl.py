@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from connector.config import ConsoleConfig
 from connector.errors import AuthError, ConfigError, DeadlineReached, Unavailable
+from connector.sources.lrq import Pieces
 from connector.sources.query import EDR_FILTER, Pushdown
 from connector.sources.sdl import FORWARD_TAG, SdlSource, scoped_filter
 from connector.timeutil import Window, to_epoch_ms
@@ -31,6 +32,12 @@ def rsps():
 @pytest.fixture
 def clock() -> FakeTime:
     return FakeTime()
+
+
+def pieces(data: dict[str, Any]) -> Pieces:
+    gathered = Pieces()
+    gathered.add(data)
+    return gathered
 
 
 def make(clock: FakeTime, deadline: float | None = None, mode: Any = "log", **console: Any):
@@ -72,9 +79,9 @@ def test_log_happy_path_echoes_forward_tag_and_deletes(rsps, clock):
         "queryType": "LOG",
         "startTime": "2026-11-20T10:00:00.000Z",
         "endTime": "2026-11-20T10:10:00.000Z",
-        "queryPriority": "HIGH",
+        "queryPriority": "LOW",
         "tenant": True,
-        "log": {"filter": f"{EDR_FILTER} and ({FILTER})", "limit": 5000},
+        "log": {"filter": f"{EDR_FILTER} and ({FILTER})", "limit": 5000, "ascending": True},
     }
     assert all(c.request.headers["Authorization"] == f"Bearer {TOKEN}" for c in rsps.calls)
     assert all(c.request.headers.get(FORWARD_TAG) == "fwd-7" for c in rsps.calls[1:])
@@ -231,11 +238,17 @@ def test_malformed_rows_are_counted_by_reason_and_still_count_towards_the_limit(
     source = make(clock, mode="pq")
     table = {"columns": [{"name": "event.id"}, {"name": "event.time"}],
              "values": [["A_1", 1], ["short"], ["B_2", 2]]}  # fmt: skip
-    rows, returned = source._rows(table)
-    assert rows == [{"event.id": "A_1", "event.time": 1}, {"event.id": "B_2", "event.time": 2}]
+    rows, returned = source._rows(pieces(table))
+    # event.time 1 and 2 are epoch seconds by magnitude: read as ms
+    assert rows == [
+        {"event.id": "A_1", "event.time": 1000},
+        {"event.id": "B_2", "event.time": 2000},
+    ]
     assert returned == 3
     assert source.stats.skipped["malformed_row"] == 1
     log_source = make(clock)
-    rows, returned = log_source._rows({"matches": [{"values": {"event.id": "C_3"}}, "junk"]})
+    rows, returned = log_source._rows(
+        pieces({"matches": [{"values": {"event.id": "C_3"}}, "junk"]})
+    )
     assert (rows, returned) == ([{"event.id": "C_3"}], 2)
     assert log_source.stats.skipped["malformed_row"] == 1
