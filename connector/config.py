@@ -133,6 +133,10 @@ class ConsoleConfig(_Section):
     # LOW: SentinelOne's own LRQ client uses it and notes its more generous rate limits.
     sdl_query_priority: Literal["LOW", "HIGH"] = "LOW"
     sdl_query_type: Literal["LOG", "PQ"] = "LOG"
+    # No public source states the longest query a console takes; above these sizes the
+    # pushdown is widened in superset-preserving steps (connector/sources/pushdown_widen.py).
+    max_s1ql_length: int = Field(default=10000, ge=200)
+    max_sdl_filter_length: int = Field(default=10000, ge=200)
     min_window: PositiveDuration = timedelta(seconds=1)
     max_retries: int = Field(default=5, ge=0, le=20)
 

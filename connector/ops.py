@@ -46,6 +46,7 @@ class RunSummary:
     engine: dict[str, Any] = field(default_factory=dict)
     checkpoint: str = ""
     exit_code: int = 0
+    pushdown: str = ""  # the widened query, e.g. "s1ql:names" ("" = exact)
 
     @property
     def duration(self) -> float:
@@ -68,6 +69,7 @@ class RunSummary:
             "outbox_size": self.outbox_size,
             "engine": self.engine,
             "checkpoint": self.checkpoint,
+            "pushdown": self.pushdown or "exact",
             "duration_s": round(self.duration, 3),
             "exit_code": self.exit_code,
         }
@@ -85,6 +87,7 @@ class RunSummary:
             f"dup_events={self.duplicates_dropped} alerts_new={self.alerts_new} "
             f"alerts_dup={self.alerts_duplicate} delivered/failed={per_output or '-'} "
             f"outbox={self.outbox_size} duration={self.duration:.1f}s exit={self.exit_code}"
+            + (f" pushdown=widened({self.pushdown})" if self.pushdown else "")
         )
 
 

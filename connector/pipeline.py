@@ -182,7 +182,13 @@ def build_source(config: Config, rules: Sequence[Rule], deadline: float | None) 
     """The configured source, with the rules' pushdown query and the resolved token."""
     from connector.sources.pushdown import build_pushdown  # noqa: PLC0415 - parser is heavy
 
-    pushdown = build_pushdown(rules)
+    pushdown = build_pushdown(
+        rules,
+        max_s1ql=config.console.max_s1ql_length,
+        max_sdl=config.console.max_sdl_filter_length,
+    )
+    for note in pushdown.widened:
+        log.warning("pushdown: %s", note)
     kind = config.source.kind
     if kind == "cloud-funnel":
         from connector.sources.cloud_funnel import CloudFunnelSource  # noqa: PLC0415

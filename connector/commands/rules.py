@@ -125,10 +125,20 @@ def rules_pushdown(app: AppContext) -> int:
 
     config = app.config(required=False)
     pushdown = build_pushdown(
-        load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
+        load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled),
+        max_s1ql=config.console.max_s1ql_length,
+        max_sdl=config.console.max_sdl_filter_length,
     )
     click.echo(f"S1QL (Deep Visibility):\n{pushdown.s1ql}\n")
     click.echo(f"SDL LOG filter:\n{pushdown.sdl_filter}")
+    levels = pushdown.levels
+    click.echo(
+        f"\nsize: S1QL {len(pushdown.s1ql):,} characters ({levels.get('s1ql', 'exact')}, "
+        f"limit {config.console.max_s1ql_length:,}), SDL filter {len(pushdown.sdl_filter):,} "
+        f"characters ({levels.get('sdl', 'exact')}, limit {config.console.max_sdl_filter_length:,})"
+    )
+    for widened in pushdown.widened:
+        click.echo(f"widened: {widened}")
     for note in pushdown.notes:
         click.echo(f"note: {note}", err=True)
     return EXIT_OK

@@ -71,6 +71,7 @@ def hunt(config: Config, request: HuntRequest, out: TextIO) -> int:
             finally:
                 summary.api_calls.update(source.stats.api_calls)
                 summary.skipped.update(source.stats.skipped)
+                summary.pushdown = source.stats.pushdown
     finally:
         detector.fold_stats(summary)
         summary.alerts_new = len(alerts)

@@ -127,6 +127,7 @@ class PollCycle:
             _save_rate_limit(self.store, source)
             self.summary.api_calls.update(source.stats.api_calls)
             self.summary.skipped.update(source.stats.skipped)
+            self.summary.pushdown = source.stats.pushdown
 
     def _windows(self, source: Source, window_deadline: float) -> bool:
         key = source_key(self.config)

@@ -48,6 +48,8 @@ class SourceStats:
     relaunches: int = 0
     clamped_windows: int = 0
     objects: int = 0
+    pushdown: str = ""
+    """Which query had to be widened to fit the console, e.g. `s1ql:names`; "" = exact."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class SourceStats:
             "relaunches": self.relaunches,
             "clamped_windows": self.clamped_windows,
             "objects": self.objects,
+            "pushdown": self.pushdown,
         }
 
 

@@ -103,6 +103,8 @@ class DeepVisibilitySource:
         self.console = console
         self.query = query
         self.stats = SourceStats()
+        if query.levels.get("s1ql", "exact") != "exact":
+            self.stats.pushdown = f"s1ql:{query.levels['s1ql']}"
         self.deadline = deadline
         self.last_init_query_at = last_init_query_at
         self._clock, self._sleep, self._wall = clock, sleep, wall

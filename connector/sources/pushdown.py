@@ -20,6 +20,8 @@ How a stage `category where condition` is translated:
    derives — counts as "no restriction" and is listed in `notes`. Never narrower.
 3. Stages are ORed; conjuncts shared by all of them are factored out; the SDL filter is
    prefixed with the EDR data-source clause.
+4. Above `max_s1ql` / `max_sdl` characters, each query is widened in superset-preserving
+   steps until it fits (`pushdown_widen.py`); `Pushdown.widened` says what was widened.
 
 The prefilter keeps, per stage and context, the needles of each positive conjunct (e.g.
 `cmd.exe`): a Cloud Funnel line must contain one needle of every group of some alternative.
@@ -54,11 +56,11 @@ from connector.sources.pushdown_ir import (
     Pred,
     all_of,
     any_of,
-    factor,
     needles,
     render_s1ql,
     render_sdl,
 )
+from connector.sources.pushdown_widen import fit
 from connector.sources.query import EDR_FILTER, Prefilter, Pushdown
 
 __all__ = ["build_pushdown", "stage_filters"]
@@ -115,8 +117,14 @@ class _Notes:
 # -- public API ---------------------------------------------------------------------------------
 
 
-def build_pushdown(rules: Sequence[Rule]) -> Pushdown:
-    """Translate the loaded rules (see the module docstring). ConfigError without rules."""
+def build_pushdown(
+    rules: Sequence[Rule], *, max_s1ql: int | None = None, max_sdl: int | None = None
+) -> Pushdown:
+    """Translate the loaded rules (see the module docstring). ConfigError without rules.
+
+    `max_s1ql` / `max_sdl`: the longest S1QL / SDL filter (characters) to produce; None
+    means no limit. The prefilter is never widened (it runs here, not on a console).
+    """
     if not rules:
         raise ConfigError("no rules are loaded, so there is nothing to fetch")
     notes = _Notes()
@@ -125,15 +133,34 @@ def build_pushdown(rules: Sequence[Rule]) -> Pushdown:
         for rule in rules
         for index, node in enumerate(stage_filters(rule, notes), start=1)
     ]
-    tree = factor(any_of(*(node for _, _, node in stages)))
-    core = render_sdl(tree)
-    sdl = EDR_FILTER if core is None else f"{EDR_FILTER} and {core}"
+    nodes = [node for _, _, node in stages]
+    s1ql = fit(nodes, render_s1ql, max_s1ql or _UNLIMITED)
+    sdl = fit(nodes, _sdl_text, max_sdl or _UNLIMITED)
+    widened = [
+        note
+        for note in (s1ql.note("S1QL", max_s1ql or 0), sdl.note("SDL filter", max_sdl or 0))
+        if note
+    ]
     alternatives = [alt for _, _, node in stages for alt in _alternatives(node)]
     prefilter = Prefilter(
         tuple(dict.fromkeys(alternatives)),  # dedupe, keep order
         tuple(f"{r.name} stage {i}" for r, i, _ in stages),
     )
-    return Pushdown(render_s1ql(tree), sdl, prefilter, tuple(notes.items))
+    return Pushdown(
+        s1ql.text, sdl.text, prefilter, tuple(notes.items), tuple(widened),
+        {"s1ql": s1ql.level, "sdl": sdl.level},
+    )  # fmt: skip
+
+
+_UNLIMITED = 1 << 62
+
+
+def _sdl_text(node: Node) -> str:
+    core = render_sdl(node)
+    if core is None:
+        return EDR_FILTER
+    # `and` binds tighter than `or`: a top-level OR must not swallow the EDR clause.
+    return f"{EDR_FILTER} and ({core})" if isinstance(node, AnyOf) else f"{EDR_FILTER} and {core}"
 
 
 def stage_filters(rule: Rule, notes: _Notes | None = None) -> list[Node]:

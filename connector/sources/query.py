@@ -116,10 +116,14 @@ class Pushdown:
 
     `s1ql` is for Deep Visibility init-query, `sdl_filter` for SDL LOG queries (it includes
     the EDR data-source filter; sites are added by the SDL source), `prefilter` for Cloud
-    Funnel lines. `notes` says where translation fell back to something coarser.
+    Funnel lines. `notes` says where translation fell back to something coarser; `widened`
+    says which query had to be widened to fit the console's size limit, and `levels` names
+    the level each query took (`pushdown_widen.LEVELS`: "exact" unless widened).
     """
 
     s1ql: str
     sdl_filter: str
     prefilter: Prefilter = field(default_factory=Prefilter)
     notes: tuple[str, ...] = ()
+    widened: tuple[str, ...] = ()
+    levels: dict[str, str] = field(default_factory=dict, compare=False)

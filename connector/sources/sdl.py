@@ -134,6 +134,8 @@ class SdlSource:
         )
         self.columns = tuple(columns)
         self.stats = SourceStats()
+        if query.levels.get("sdl", "exact") != "exact":
+            self.stats.pushdown = f"sdl:{query.levels['sdl']}"
         self.deadline = deadline
         self._clock, self._sleep = clock, sleep
         self._http = http or HttpClient(
