@@ -121,7 +121,8 @@ def test_simulate_serves_until_interrupted(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     env = {**os.environ, "S1_API_TOKEN": "sim-token-123"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connector", "simulate", "--port", str(port)],
+        [sys.executable, "-m", "connector", "simulate", "--port", str(port), "--status-delay",
+         "0", "--sdl-progress", "stepsTotal", "--sdl-results", "pieces"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -130,6 +131,15 @@ def test_simulate_serves_until_interrupted(tmp_path: Path) -> None:
         assert answer.status_code == 200
         refused = requests.get(url, headers={"Authorization": "ApiToken nope"}, timeout=5)
         assert refused.status_code == 401
+        launched = requests.post(
+            f"http://127.0.0.1:{port}/sdl/v2/api/queries",
+            json={"queryType": "LOG", "tenant": True, "startTime": "2026-01-01T00:00:00Z",
+                  "endTime": "2026-01-02T00:00:00Z",
+                  "log": {"filter": "", "limit": 5}},
+            headers={"Authorization": "Bearer sim-token-123"}, timeout=5,
+        )  # fmt: skip
+        assert launched.status_code == 200, launched.text
+        assert "stepsTotal" in launched.json() and "totalSteps" not in launched.json()
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)
