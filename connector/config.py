@@ -35,11 +35,14 @@ __all__ = [
     "CloudFunnelConfig",
     "Config",
     "ConsoleConfig",
+    "ExceptionsConfig",
     "FileOutputConfig",
     "OutputConfig",
     "PollConfig",
     "RulesConfig",
+    "SuppressConfig",
     "SyslogOutputConfig",
+    "ValueListConfig",
     "WebhookOutputConfig",
     "default_config",
     "is_loopback_host",
@@ -158,10 +161,36 @@ class CloudFunnelConfig(_Section):
         return str(_resolve_path(Path(value), info))
 
 
+class ExceptionsConfig(_Section):
+    """`[[rules.exceptions]]`: a Kibana exception-list export and the rules it applies to."""
+
+    file: ConfigPath
+    rules: list[str] = Field(min_length=1)
+
+
+class ValueListConfig(_Section):
+    """`[[rules.value_lists]]`: the local copy of a Kibana value list (its export file)."""
+
+    id: str = Field(min_length=1)
+    file: ConfigPath
+
+
+class SuppressConfig(_Section):
+    """`[[rules.suppress]]`: alert suppression for rules one does not own (empty group_by: off)."""
+
+    rules: list[str] = Field(min_length=1)
+    group_by: list[str] = Field(default_factory=list, max_length=10)
+    duration: PositiveDuration | None = None
+    missing_fields_strategy: Literal["suppress", "doNotSuppress"] = "suppress"
+
+
 class RulesConfig(_Section):
     builtin: bool = True
     paths: list[ConfigPath] = Field(default_factory=list)
     disabled: list[str] = Field(default_factory=list)
+    exceptions: list[ExceptionsConfig] = Field(default_factory=list)
+    value_lists: list[ValueListConfig] = Field(default_factory=list)
+    suppress: list[SuppressConfig] = Field(default_factory=list)
 
 
 class PollConfig(_Section):

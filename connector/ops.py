@@ -44,6 +44,11 @@ class RunSummary:
     failed: Counter[str] = field(default_factory=Counter)
     outbox_size: int = 0
     engine: dict[str, Any] = field(default_factory=dict)
+    excepted: Counter[str] = field(default_factory=Counter)
+    """Per rule id: events removed by the rule's exception items."""
+    suppressed: Counter[str] = field(default_factory=Counter)
+    """Per rule id: matches folded into an earlier alert of their group (alert suppression)."""
+    alert_updates: int = 0
     checkpoint: str = ""
     exit_code: int = 0
     pushdown: str = ""  # the widened query, e.g. "s1ql:names" ("" = exact)
@@ -68,6 +73,9 @@ class RunSummary:
             "failed": dict(self.failed),
             "outbox_size": self.outbox_size,
             "engine": self.engine,
+            "excepted": dict(self.excepted),
+            "suppressed": dict(self.suppressed),
+            "alert_updates": self.alert_updates,
             "checkpoint": self.checkpoint,
             "pushdown": self.pushdown or "exact",
             "duration_s": round(self.duration, 3),
@@ -85,7 +93,9 @@ class RunSummary:
             f"records={self.records} mapped={self.mapped} skipped={skipped} "
             f"bad_fields={sum(self.bad_fields.values())} "
             f"dup_events={self.duplicates_dropped} alerts_new={self.alerts_new} "
-            f"alerts_dup={self.alerts_duplicate} delivered/failed={per_output or '-'} "
+            f"alerts_dup={self.alerts_duplicate} excepted={sum(self.excepted.values())} "
+            f"suppressed={sum(self.suppressed.values())} alert_updates={self.alert_updates} "
+            f"delivered/failed={per_output or '-'} "
             f"outbox={self.outbox_size} duration={self.duration:.1f}s exit={self.exit_code}"
             + (f" pushdown=widened({self.pushdown})" if self.pushdown else "")
         )
@@ -106,6 +116,15 @@ def write_textfile(path: Path, summary: RunSummary) -> None:
         f's1_connector_last_run_delivered{{output="{name}"}} {count}'
         for name, count in sorted(summary.delivered.items())
     ]
+    lines += [
+        f's1_connector_last_run_excepted_events{{rule="{_label(rule)}"}} {count}'
+        for rule, count in sorted(summary.excepted.items())
+    ]
+    lines += [
+        f's1_connector_last_run_suppressed_alerts{{rule="{_label(rule)}"}} {count}'
+        for rule, count in sorted(summary.suppressed.items())
+    ]
+    lines.append(f"s1_connector_last_run_alert_updates {summary.alert_updates}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".metrics-")
@@ -117,6 +136,11 @@ def write_textfile(path: Path, summary: RunSummary) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         log.warning("could not write metrics textfile %s: %s", path, exc)
+
+
+def _label(value: str) -> str:
+    """A Prometheus label value: backslash, quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 class Heartbeat:

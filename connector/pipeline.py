@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
@@ -18,6 +19,8 @@ from connector.alerts import build_alert
 from connector.config import Config, PollConfig
 from connector.detection.engine import Engine
 from connector.detection.model import Event, Match, Rule
+from connector.detection.suppression import Suppressor
+from connector.detection.tuning import Tuning
 from connector.errors import OutputClosed
 from connector.mapping import Mapper
 from connector.ops import RunSummary
@@ -60,21 +63,35 @@ class Detector:
         console_url: str = "",
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         project: bool = False,
+        tuning: Tuning | None = None,
+        live_suppression: bool = False,
     ) -> None:
         """`project`: map only the fields and event categories the rules read (replay's fast
-        path); alerts are still built from the matched events mapped in full."""
+        path); alerts are still built from the matched events mapped in full. `tuning`: the
+        rules' exception items (applied by the engine) and suppression: `live_suppression`
+        (poll) hands out a group's first alert at once and its later counts through
+        `suppressor.take_updates()`; otherwise (hunt, replay) each group comes out once, final,
+        when its window closes or at the flush (`detect(..., None)`)."""
         self.rules = list(rules)
+        self.tuning = tuning or Tuning()
         self.engine = Engine(
-            self.rules, allowed_lateness_ms=int(allowed_lateness / timedelta(milliseconds=1))
+            self.rules,
+            allowed_lateness_ms=int(allowed_lateness / timedelta(milliseconds=1)),
+            exceptions=self.tuning.exceptions,
         )
         self.mapper = (
-            Mapper(fields=_rule_fields(self.engine), categories=_categories(self.engine))
+            Mapper(
+                fields=_rule_fields(self.engine) | self.tuning.fields(),
+                categories=_categories(self.engine),
+            )
             if project and self.rules
             else Mapper()
         )
         self.lateness_ms = int(allowed_lateness / timedelta(milliseconds=1))
         self.console_url = console_url
         self.now = now
+        self.suppressor = Suppressor(self.tuning.suppression, live=live_suppression)
+        self.base_totals: dict[str, dict[str, int]] = {}
 
     def map_records(
         self, records: Iterable[RawRecord], window: Window | None, summary: RunSummary
@@ -96,9 +113,16 @@ class Detector:
         return events
 
     def detect(self, events: Sequence[Event], watermark_ms: int | None) -> list[dict[str, Any]]:
-        """Run the engine (None flushes its reorder buffer) and build one alert per match."""
+        """Run the engine (None flushes its reorder buffer and, unless live, the open
+        suppression groups); one alert per match, suppressed ones folded into their group's."""
         matches = self.engine.process(events, watermark_ms=watermark_ms)
-        return [self.alert(match) for match in matches]
+        alerts = [self.alert(match) for match in matches]
+        if not self.suppressor.specs:
+            return alerts
+        out = [kept for alert in alerts for kept in self.suppressor.offer(alert)]
+        if watermark_ms is None and not self.suppressor.live:
+            out += self.suppressor.flush()
+        return out
 
     def alert(self, match: Match) -> dict[str, Any]:
         """The alert document, from the matched events mapped in full (see `project`)."""
@@ -112,6 +136,33 @@ class Detector:
         summary.skipped.update(self.mapper.skipped)
         summary.bad_fields.update(self.mapper.bad_fields)
         summary.engine = self.engine.stats.as_dict()
+        summary.excepted = Counter(self.engine.stats.excepted)
+        summary.suppressed = Counter(self.suppressor.suppressed)
+
+    def tuning_state(self) -> dict[str, Any]:
+        """Open suppression groups and the per-rule totals (earlier runs + this one), for the
+        store; `load_tuning_state` restores it."""
+        state = self.suppressor.dump()
+        totals = {name: dict(counts) for name, counts in self.base_totals.items()}
+        runs = {"excepted": self.engine.stats.excepted, "suppressed": self.suppressor.suppressed}
+        for name, counts in runs.items():
+            merged = totals.setdefault(name, {})
+            for rule_id, count in counts.items():
+                merged[rule_id] = merged.get(rule_id, 0) + count
+        state["totals"] = totals
+        return state
+
+    def load_tuning_state(self, state: Mapping[str, Any] | None) -> None:
+        """Restore `tuning_state()` output (None: nothing saved yet)."""
+        if not state:
+            return
+        self.suppressor.load(state)
+        totals = state.get("totals", {})
+        self.base_totals = {
+            str(name): {str(k): int(v) for k, v in counts.items()}
+            for name, counts in totals.items()
+            if isinstance(counts, dict)
+        }
 
 
 def _rule_fields(engine: Engine) -> set[str]:

@@ -59,6 +59,11 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 
+def _like_prefix(text: str) -> str:
+    """`text` with SQL LIKE wildcards escaped (backslash is the escape character)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class RunLock:
     """A non-blocking exclusive lock on `<state path>.lock`; released on close or process death."""
 
@@ -268,6 +273,27 @@ class StateStore:
             [(alert_id, output, body, now) for output, body in bodies.items()],
         )
         return True
+
+    def enqueue_update(
+        self, alert_id: str, revision: int, bodies: Mapping[str, bytes], now: float
+    ) -> bool:
+        """Queue a new version of an already queued or delivered alert (a suppression count).
+
+        The row key is `<alert id>/u<revision>`: distinct from the alert's own row, so the
+        dedup of `enqueue` (first delivery wins) is untouched and the update still goes out;
+        deterministic, so a window re-done after a crash queues the same key (a duplicate,
+        not a second update). The body keeps the alert's own `event.id`: receivers that
+        dedupe on it keep the first, the others see the current count. Older updates of the
+        same alert still queued are superseded (dropped): the newest carries everything.
+        Returns False when this revision is already queued or delivered."""
+        key = f"{alert_id}/u{revision}"
+        if self.known_alert(key):
+            return False
+        self._conn.execute(
+            "DELETE FROM outbox WHERE alert_id LIKE ? ESCAPE '\\' AND alert_id != ?",
+            (_like_prefix(alert_id) + "/u%", key),
+        )
+        return self.enqueue(key, bodies, now)
 
     def due(self, output: str, now: float) -> list[OutboxRow]:
         """Rows for `output` that may be attempted now, oldest first (rejected rows excluded)."""

@@ -67,10 +67,37 @@ def rules_check(app: AppContext, paths: tuple[Path, ...], explain: bool) -> int:
     for key, count in ignored.items():
         click.echo(f"note   {count} rule(s) set `{key}`, which is ignored: {IGNORED_KEYS[key]}")
     ok = len(checks) - errors - skipped
+    bad_exceptions = _check_exception_files(app, paths)
     click.echo(
         f"{len(checks)} rules: {ok} ok, {errors} errors, {warned} with warnings, {skipped} skipped"
     )
-    return EXIT_CONFIG if errors else EXIT_OK
+    return EXIT_CONFIG if errors or bad_exceptions else EXIT_OK
+
+
+def _check_exception_files(app: AppContext, paths: tuple[Path, ...]) -> int:
+    """Validate Kibana exception-list exports: the `.ndjson` PATHs given, else the configured
+    `[[rules.exceptions]]` files. Prints one line per problem (file:line); returns how many
+    files have problems."""
+    from connector.detection.exception_files import parse_exception_file  # noqa: PLC0415 - lazy
+
+    config = app.config(required=False)
+    value_lists = {v.id: v.file for v in config.rules.value_lists}
+    if paths:
+        files = [p for p in paths if p.suffix == ".ndjson"]
+    else:
+        files = list(dict.fromkeys(a.file for a in config.rules.exceptions))
+    bad = 0
+    for file in files:
+        parsed = parse_exception_file(file, value_lists)
+        bad += bool(parsed.problems)
+        for problem in parsed.problems:
+            click.echo(f"ERROR  {problem}")
+        if not parsed.problems:
+            items = sum(len(x.items) for x in parsed.lists)
+            click.echo(f"ok     {file}: {len(parsed.lists)} exception list(s), {items} item(s)")
+    if files:
+        click.echo(f"{len(files)} exception files: {len(files) - bad} ok, {bad} errors")
+    return bad
 
 
 def _checks(app: AppContext, paths: tuple[Path, ...]) -> list[RuleCheck]:
@@ -88,7 +115,9 @@ def _checks(app: AppContext, paths: tuple[Path, ...]) -> list[RuleCheck]:
             if check.rule is None
             or (check.rule.rule_id not in disabled and check.rule.name not in disabled)
         ]
-    given = [file for path in paths for file in rule_files(False, [path])]
+    # `.ndjson` PATHs are exception-list exports, checked by _check_exception_files.
+    rule_paths = [path for path in paths if path.suffix != ".ndjson"]
+    given = [file for path in rule_paths for file in rule_files(False, [path])]
     return [check for file in given for check in check_path(file)]
 
 

@@ -28,7 +28,9 @@ def state_show(app: AppContext) -> int:
     with StateStore.open(config.state.path, create=False) as store:
         overview = store.overview()
         engine = store.engine_state()
+        tuning = store.engine_state("suppression")
     overview["pending_sequences"] = _pending_count(engine)
+    overview["tuning"] = _tuning(tuning)
     click.echo(json.dumps(overview, indent=2, default=str))
     return EXIT_OK
 
@@ -46,6 +48,20 @@ def _pending_count(engine: dict[str, object] | None) -> dict[str, int]:
     buffer = engine.get("buffer")
     counts["(reorder buffer events)"] = len(buffer) if isinstance(buffer, list) else 0
     return counts
+
+
+def _tuning(saved: dict[str, object] | None) -> dict[str, object]:
+    """Per-rule totals over every poll run (events excepted, matches suppressed) and the
+    suppression groups still open."""
+    saved = saved or {}
+    totals = saved.get("totals")
+    totals = totals if isinstance(totals, dict) else {}
+    groups = saved.get("groups")
+    return {
+        "excepted_events": dict(totals.get("excepted", {})),
+        "suppressed_matches": dict(totals.get("suppressed", {})),
+        "open_suppression_groups": len(groups) if isinstance(groups, list) else 0,
+    }
 
 
 @state.command("reset")

@@ -21,10 +21,11 @@ JSON-ready data (`persist.py`); state of a rule whose query changed is dropped o
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.detection.exceptions import HitFilter, RuleExceptions
 from connector.detection.model import Event, Match, Rule
 from connector.detection.persist import dump_state, restore_state
 from connector.detection.program import CompiledRule, compile_rule
@@ -53,6 +54,8 @@ class EngineStats:
     pending: int = 0
     buffered: int = 0
     hits: dict[str, int] = field(default_factory=dict)
+    excepted: dict[str, int] = field(default_factory=dict)
+    """Per rule id: candidate events its exception items removed."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for logs and the run summary."""
@@ -67,6 +70,7 @@ class EngineStats:
             "pending": self.pending,
             "buffered": self.buffered,
             "hits": dict(self.hits),
+            "excepted": dict(self.excepted),
         }
 
 
@@ -80,7 +84,8 @@ class Engine:
     Elasticsearch's EQL search API. `timestamp_unit` says what numeric timestamps count
     (see `timestamps.py`). `allowed_lateness_ms` is how far behind the newest fetched time
     events may still arrive (see `watermark_for`); `max_pending` caps pending sequences per
-    rule (evictions are counted).
+    rule (evictions are counted). `exceptions` maps rule ids to their exception items: a
+    matching event is removed for that rule before the rule sees it (Kibana's exception filter).
     """
 
     def __init__(
@@ -93,8 +98,11 @@ class Engine:
         allowed_lateness_ms: int = 0,
         max_pending: int = 100_000,
         timestamp_unit: str = "ms",
+        exceptions: Mapping[str, RuleExceptions] | None = None,
     ) -> None:
         self.compiled = [compile_rule(rule) for rule in rules]
+        ids = [c.rule.rule_id for c in self.compiled]
+        self.hit_filter = HitFilter(ids, exceptions) if exceptions else None
         self.category_field = category_field
         self.timestamp_field = timestamp_field
         self.tiebreaker_field = tiebreaker_field
@@ -139,14 +147,19 @@ class Engine:
     def _intake(self, events: Iterable[Event], matches: list[Match]) -> None:
         category_field = self.category_field
         candidates = self._dispatch.candidates
+        hit_filter = self.hit_filter
         seen = 0
         for event in events:
             seen += 1
             hits = candidates(event, event.get(category_field))
+            if hits and hit_filter is not None:
+                hits = hit_filter(event, hits)
             if hits:
                 self._accept(event, hits, matches)
         self.stats.events_seen += seen
         self.stats.evaluation_errors = self._dispatch.errors
+        if hit_filter is not None:
+            self.stats.excepted = dict(hit_filter.excepted)
 
     def _accept(self, event: Event, hits: list[Hit], matches: list[Match]) -> None:
         self.stats.candidates += 1
@@ -259,5 +272,6 @@ class Engine:
         return self._matchers[rule_index]
 
     def stage_hits(self, event: Event) -> list[Hit]:
-        """The hits of `event` with the current rules (used when restoring the buffer)."""
-        return self._dispatch.candidates(event, event.get(self.category_field)) or []
+        """The hits of `event` with the current rules and exceptions (restoring the buffer)."""
+        hits = self._dispatch.candidates(event, event.get(self.category_field)) or []
+        return self.hit_filter(event, hits) if hits and self.hit_filter is not None else hits

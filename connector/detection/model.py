@@ -9,10 +9,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Event", "Match", "Rule"]
+__all__ = ["Event", "ExceptionRef", "Match", "Rule", "Suppression"]
 
 Event = dict[str, Any]
 """A flat ECS event: dotted keys (`"process.name"`), lists for multi-valued fields."""
+
+
+@dataclass(frozen=True)
+class ExceptionRef:
+    """A rule's `[[rule.exceptions_list]]` entry: which Kibana exception list applies.
+
+    Resolved against the loaded exception lists by `list_id` (and `namespace_type`)."""
+
+    list_id: str
+    namespace_type: str = "single"
+    type: str = "detection"
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Alert suppression (`[rule.alert_suppression]`, Kibana's semantics).
+
+    `duration_ms` None means "per run" (Kibana's per rule execution); `missing_fields` is
+    `"suppress"` (events lacking a group_by field form one group) or `"doNotSuppress"`
+    (each such match is its own alert)."""
+
+    group_by: tuple[str, ...]
+    duration_ms: int | None = None
+    missing_fields: str = "suppress"
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,8 @@ class Rule:
     """A link to the rule's own source, where known (alerts show it as `rule.reference`)."""
     notes: tuple[str, ...] = ()
     """Rule-file keys read but not honoured, each with why (`rules check` shows them)."""
+    exceptions_list: tuple[ExceptionRef, ...] = ()
+    alert_suppression: Suppression | None = None
 
 
 @dataclass(frozen=True)

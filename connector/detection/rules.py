@@ -25,8 +25,10 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from connector.detection.exception_files import parse_list_refs
 from connector.detection.model import Rule
 from connector.detection.program import compile_rule
+from connector.detection.suppression import parse_suppression
 from connector.errors import RuleError
 
 if TYPE_CHECKING:
@@ -214,6 +216,8 @@ def _rule_from_toml(data: dict[str, Any], source: str, offset: int) -> Rule:
         language=language,
         query_line_offset=offset,
         notes=notes,
+        exceptions_list=parse_list_refs(table.get("exceptions_list"), source),
+        alert_suppression=parse_suppression(table.get("alert_suppression"), source),
     )
 
 

@@ -12,6 +12,8 @@ from connector.config import Config
 from connector.delivery import deliver_outbox
 from connector.detection.model import Rule
 from connector.detection.rules import load_rules
+from connector.detection.suppression import suppression_from_config
+from connector.detection.tuning import Attachment, Override, Tuning, build_tuning
 from connector.errors import (
     EXIT_PARTIAL,
     EXIT_PERM,
@@ -22,7 +24,14 @@ from connector.outputs import open_output
 from connector.outputs.base import Output
 from connector.state import StateStore
 
-__all__ = ["deliver", "finish_run", "load_configured_rules", "open_outputs", "recording_exit"]
+__all__ = [
+    "deliver",
+    "finish_run",
+    "load_configured_rules",
+    "load_tuning",
+    "open_outputs",
+    "recording_exit",
+]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +40,30 @@ def load_configured_rules(config: Config) -> list[Rule]:
     rules = load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
     log.info("%d rule(s) loaded", len(rules))
     return rules
+
+
+def load_tuning(config: Config, rules: Sequence[Rule]) -> Tuning:
+    """The rules' exceptions and suppression from the rule files and `[rules]` config keys."""
+    section = config.rules
+    tuning = build_tuning(
+        rules,
+        attachments=[Attachment(a.file, tuple(a.rules)) for a in section.exceptions],
+        value_lists={v.id: v.file for v in section.value_lists},
+        overrides=[
+            Override(
+                tuple(o.rules),
+                suppression_from_config(o.group_by, o.duration, o.missing_fields_strategy),
+            )
+            for o in section.suppress
+        ],
+    )
+    if tuning.exceptions or tuning.suppression:
+        log.info(
+            "tuning: %d rule(s) with exceptions, %d with alert suppression",
+            len(tuning.exceptions),
+            len(tuning.suppression),
+        )
+    return tuning
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from connector.runner.common import (
     deliver,
     finish_run,
     load_configured_rules,
+    load_tuning,
     open_outputs,
     recording_exit,
 )
@@ -54,7 +55,12 @@ def hunt(config: Config, request: HuntRequest, out: TextIO) -> int:
     """Evaluate the rules over `[start, end)`; alerts to `out` as JSON Lines."""
     summary = RunSummary("hunt")
     rules = load_configured_rules(config)
-    detector = Detector(rules, allowed_lateness=timedelta(0), console_url=config.console.url)
+    detector = Detector(
+        rules,
+        allowed_lateness=timedelta(0),
+        console_url=config.console.url,
+        tuning=load_tuning(config, rules),
+    )
     writer = AlertWriter(out)
     alerts: list[dict[str, Any]] = []
     try:

@@ -36,6 +36,7 @@ from connector.runner.common import (
     deliver,
     finish_run,
     load_configured_rules,
+    load_tuning,
     open_outputs,
     recording_exit,
 )
@@ -48,6 +49,7 @@ __all__ = ["PollCycle", "poll"]
 log = logging.getLogger(__name__)
 
 DELIVERY_RESERVE = 0.2  # share of max_runtime kept for delivery after the last window
+TUNING_STATE = "suppression"  # engine_state row: open suppression groups, per-rule totals
 
 
 def poll(config: Config, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> int:
@@ -84,10 +86,13 @@ def _poll_locked(
         allowed_lateness=config.poll.allowed_lateness,
         console_url=config.console.url,
         now=now,
+        tuning=load_tuning(config, rules),
+        live_suppression=True,
     )
     saved = store.engine_state()
     if saved is not None:
         detector.engine.load(saved)
+    detector.load_tuning_state(store.engine_state(TUNING_STATE))
     window_deadline = deadline - config.poll.max_runtime.total_seconds() * DELIVERY_RESERVE
     codes: list[int] = []
     source_error: ConnectorError | None = None
@@ -149,10 +154,14 @@ class PollCycle:
         fresh, stamps = _dedup(self.store, events, self.summary)
         end_ms = to_epoch_ms(window.end)
         alerts = self.detector.detect(fresh, end_ms - self.detector.lateness_ms)
+        updates = self.detector.suppressor.take_updates()
+        self.detector.suppressor.expire(end_ms - 2 * self.detector.lateness_ms)
         overlap_ms = int(self.config.poll.effective_overlap / timedelta(milliseconds=1))
         with self.store.transaction():
             self._queue(alerts)
+            self._queue_updates(updates)
             self.store.save_engine_state(self.detector.engine.dump())
+            self.store.save_engine_state(self.detector.tuning_state(), TUNING_STATE)
             self.store.mark_seen(stamps)
             self.store.set_checkpoint(key, end_ms)
             self.store.prune_seen(end_ms - 2 * overlap_ms - 60_000)
@@ -168,6 +177,16 @@ class PollCycle:
                 log.info("alert %s: %s", alert["event"]["id"], alert.get("message", ""))
             else:
                 self.summary.alerts_duplicate += 1
+
+    def _queue_updates(self, documents: Sequence[dict[str, Any]]) -> None:
+        """Suppressed matches counted: each group's current alert goes out again under its
+        alert id (see `StateStore.enqueue_update`)."""
+        moment = time.time()
+        for doc in documents:
+            bodies = {o.name: o.render(doc) for o in self.outputs}
+            count = doc["kibana"]["alert"]["suppression"]["docs_count"]
+            if self.store.enqueue_update(doc["event"]["id"], count, bodies, moment):
+                self.summary.alert_updates += 1
 
 
 def _dedup(

@@ -23,6 +23,7 @@ from connector.pipeline import (
 from connector.runner.common import (
     finish_run,
     load_configured_rules,
+    load_tuning,
     recording_exit,
 )
 from connector.sources.base import Shape
@@ -42,7 +43,10 @@ def replay(config: Config, paths: Sequence[Path], shape: Shape, emit: str, out: 
     summary = RunSummary("replay")
     writer = AlertWriter(out)
     rules = load_configured_rules(config) if emit == "alerts" else []
-    detector = Detector(rules, allowed_lateness=config.poll.allowed_lateness, project=True)
+    tuning = load_tuning(config, rules) if rules else None
+    detector = Detector(
+        rules, allowed_lateness=config.poll.allowed_lateness, project=True, tuning=tuning
+    )
     prefilter = _prefilter(rules) if rules else None
     try:
         with recording_exit(summary), FileSource(paths, shape, prefilter) as source:
