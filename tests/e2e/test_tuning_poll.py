@@ -1,7 +1,8 @@
 """Alert suppression in `poll`: the first alert of a group goes out at once, later matches are
 counted in the store and go out again under the same alert id with the current `docs_count`;
 the counts carry across runs, and a `poll` killed with SIGKILL at random points ends with the
-same alerts and the same final counts as an uninterrupted run."""
+same alerts and the same final counts as an uninterrupted run. `hunt` hands out each group
+once, final."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from connector import cli
 from connector.config import load_config
 from tests.e2e.conftest import ConfigFactory
 from tests.e2e.support import (
@@ -132,3 +134,31 @@ def suppressed_config(root: Path, cf: Path, hook_url: str) -> Path:
     config = write_config(root, cf, hook_url)
     config.write_text(config.read_text(encoding="utf-8") + SUPPRESS, encoding="utf-8")
     return config
+
+
+def test_hunt_emits_each_group_once_with_its_final_count(
+    tmp_path: Path, make_config: ConfigFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    start = now - timedelta(hours=1)
+    plan = [("WKS-1", 0), ("WKS-1", 5), ("WKS-1", 10), ("WKS-2", 12), ("WKS-1", 25), ("WKS-1", 30)]
+    chains = [
+        chain(f"h{n}", start + timedelta(minutes=m, seconds=30), 3.0, host)
+        for n, (host, m) in enumerate(plan)
+    ]
+    write_cloud_funnel(tmp_path / "cf", [r for c in chains for r in c.records], "part")
+    path, _ = make_config()
+    path.write_text(
+        path.read_text(encoding="utf-8") + SUPPRESS.replace('"1h"', '"20m"'), encoding="utf-8"
+    )
+    args = ["--from", start.isoformat(), "--to", now.isoformat(), "--window", "10m"]
+    assert cli.run(["--config", str(path), "hunt", *args]) == 0
+    out, err = capsys.readouterr()
+    alerts = [json.loads(line) for line in out.splitlines()]
+    got = sorted(
+        (a["host"]["name"], a["kibana"]["alert"]["suppression"]["docs_count"]) for a in alerts
+    )
+    # 20-minute windows from each group's first alert: WKS-1 {0, 5, 10} and {25, 30}; WKS-2 {12}
+    assert got == [("WKS-1", 1), ("WKS-1", 2), ("WKS-2", 0)]
+    assert len({a["event"]["id"] for a in alerts}) == 3  # each group once
+    assert "suppressed=3" in err
