@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from connector.cli import AppContext
-from connector.errors import EXIT_CONFIG, EXIT_OK
+from connector.errors import EXIT_CONFIG, EXIT_OK, ConnectorError
 
 if TYPE_CHECKING:
     from connector.detection.check import RuleCheck
@@ -95,9 +95,26 @@ def _check_exception_files(app: AppContext, paths: tuple[Path, ...]) -> int:
         if not parsed.problems:
             items = sum(len(x.items) for x in parsed.lists)
             click.echo(f"ok     {file}: {len(parsed.lists)} exception list(s), {items} item(s)")
+    if not paths and not bad:
+        for warning in _tuning_warnings(app):
+            click.echo(f"warn   {warning}")
     if files:
         click.echo(f"{len(files)} exception files: {len(files) - bad} ok, {bad} errors")
     return bad
+
+
+def _tuning_warnings(app: AppContext) -> list[str]:
+    """Exception-list references no loaded list satisfies, attachments or overrides naming
+    rules that are not loaded (the rule set must load; its errors are reported above)."""
+    from connector.detection.rules import load_rules  # noqa: PLC0415 - lazy: start-up time
+    from connector.runner.common import load_tuning  # noqa: PLC0415 - lazy: start-up time
+
+    config = app.config(required=False)
+    try:
+        rules = load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
+        return load_tuning(config, rules).warnings
+    except ConnectorError:
+        return []
 
 
 def _checks(app: AppContext, paths: tuple[Path, ...]) -> list[RuleCheck]:

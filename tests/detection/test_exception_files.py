@@ -280,3 +280,27 @@ def test_rules_check_takes_an_export_as_a_path(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "1 exception files: 1 ok, 0 errors" in out
+
+
+def test_rules_check_warns_of_lists_a_rule_references_but_nobody_loaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    builtin = Path(cli.__file__).parent / "rules" / "command_prompt_network_connection.toml"
+    rule = tmp_path / "rules" / "r.toml"
+    rule.parent.mkdir()
+    rule.write_text(
+        builtin.read_text(encoding="utf-8").replace('rule_id = "89f9', 'rule_id = "copy-89f9')
+        + '\n[[rule.exceptions_list]]\nid = "x"\nlist_id = "approved-admins"\n'
+        + 'namespace_type = "single"\ntype = "detection"\n',
+        encoding="utf-8",
+    )
+    config = tmp_path / "s1-connector.toml"
+    config.write_text(
+        f'[rules]\npaths = ["rules"]\n[[rules.exceptions]]\n'
+        f'file = "{DATA / "word_parent.ndjson"}"\nrules = ["*"]\n',
+        encoding="utf-8",
+    )
+    code = cli.run(["--config", str(config), "rules", "check"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "warn   " in out and "'approved-admins' (single) is not loaded" in out

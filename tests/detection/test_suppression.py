@@ -3,10 +3,13 @@ live (poll) versus final (hunt/replay) hand-out, and the persisted state."""
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from connector.detection.model import Suppression
 from connector.detection.suppression import Suppressor, suppression_terms
+from connector.ops import RunSummary, write_textfile
 
 HOUR = 3_600_000
 T0 = "2026-11-20T10:00:00.000Z"
@@ -137,3 +140,18 @@ def _restored(state: dict[str, Any], specs: dict[str, Suppression]) -> Suppresso
     s = Suppressor(specs, live=True)
     s.load(state)
     return s
+
+
+def test_excepted_and_suppressed_counts_reach_summary_and_metrics(tmp_path: Path) -> None:
+    summary = RunSummary("poll")
+    summary.excepted = Counter({'rule "a"': 4})
+    summary.suppressed = Counter({"r": 7})
+    summary.alert_updates = 2
+    assert "excepted=4 suppressed=7 alert_updates=2" in summary.line()
+    assert summary.as_dict()["suppressed"] == {"r": 7}
+    target = tmp_path / "s1.prom"
+    write_textfile(target, summary)
+    text = target.read_text(encoding="utf-8")
+    assert 's1_connector_last_run_excepted_events{rule="rule \\"a\\""} 4' in text
+    assert 's1_connector_last_run_suppressed_alerts{rule="r"} 7' in text
+    assert "s1_connector_last_run_alert_updates 2" in text
