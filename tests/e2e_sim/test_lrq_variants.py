@@ -29,9 +29,10 @@ from tests.e2e_sim.support import (
 )
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "totalSteps-only": {"sdl_progress": "totalSteps"},
-    "stepsTotal-only": {"sdl_progress": "stepsTotal"},
-    "both-progress-fields": {"sdl_progress": "both"},
+    # a status delay, so the connector has to poll and read the progress field to finish
+    "totalSteps-only": {"sdl_progress": "totalSteps", "status_delay_s": 1.5},
+    "stepsTotal-only": {"sdl_progress": "stepsTotal", "status_delay_s": 1.5},
+    "both-progress-fields": {"sdl_progress": "both", "status_delay_s": 1.5},
     "rows-in-pieces": {"sdl_results": "pieces", "status_delay_s": 2.5},
     "pq-rows-in-pieces": {"sdl_results": "pieces", "status_delay_s": 2.5},
 }
@@ -76,6 +77,7 @@ def test_hunt_gives_the_same_alerts_whatever_the_lrq_answer_shape(
     alerts = hunt(tmp_path, console, demo, **({"sdl_query_type": "PQ"} if pq else {}))
     assert sorted(alert_ids(alerts)) == baseline
     polls = console.console.stats.calls["sdl/queries:GET"]
+    assert polls >= 1  # finished by polling, not in the launch answer
     if console.console.sdl.settings.results == "pieces":
         assert polls >= 2  # the rows really came over several answers
 
