@@ -159,7 +159,7 @@ def test_all_408_elastic_rules_fit_within_the_default_size():
     assert fitted.prefilter == exact.prefilter  # the local prefilter is never widened
 
 
-@pytest.mark.parametrize("limit", [300, 1000, 5000, 20000])
+@pytest.mark.parametrize("limit", [300, 5000])
 def test_every_limit_is_met_by_the_narrowest_level_that_fits(limit: int):
     rules = [*load_rules(), *corpus_rules()[:120]]
     rules = list({r.rule_id: r for r in rules}.values())
