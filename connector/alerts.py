@@ -8,7 +8,7 @@
 | `event.start` / `.end`       | first / last matched `@timestamp`                              |
 | `event.risk_score`           | the rule's risk score                                          |
 | `message`, `event.reason`    | the reason line ("cmd.exe /c … started by WINWORD.EXE on …")   |
-| `rule.*`, `threat`, `tags`   | from the rule file                                             |
+| `rule.*`, `threat`, `tags`   | from the rule file (Sigma: `rule.author`, `.license`, `.reference` too) |
 | `host.*`, `user.*`, `process.*` | from the first matched event                                |
 | `source.*`, `destination.*`, `network.*` | from the first network event (if any)              |
 | `sequence.join_key`         | the join key values                                            |
@@ -154,8 +154,14 @@ def _rule_fields(rule: Rule) -> dict[str, Any]:
     }
     if rule.description:
         fields["rule.description"] = rule.description
-    if rule.references:
-        fields["rule.reference"] = rule.references[0]
+    # The rule's own source link wins over its first threat-intel reference (Sigma: DRL 1.1
+    # asks every alert to name the rule's author and link its source).
+    if rule.reference or rule.references:
+        fields["rule.reference"] = rule.reference or rule.references[0]
+    if rule.author:
+        fields["rule.author"] = rule.author
+    if rule.license:
+        fields["rule.license"] = rule.license
     return fields
 
 

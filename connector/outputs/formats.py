@@ -58,9 +58,12 @@ event, network fields from the network event (see `connector.alerts`).
 | `sentinel_one.site.id`                | `cs4`, `cs4Label=site`             | `site`             |
 | `sentinel_one.storyline.id`           | `cs5`, `cs5Label=storylineId`      | `storylineId`      |
 | `sentinel_one.console_url`            | `cs6`, `cs6Label=consoleUrl`       | `consoleUrl`       |
+| `rule.author` (Sigma rules)           | `flexString1`, `…Label=ruleAuthor` | `ruleAuthor`       |
+| `rule.license` + `rule.reference` (3) | `flexString2`, `…Label=ruleSource` | `ruleLicense`, `ruleReference` |
 | `event.risk_score`                    | `cn1`, `cn1Label=riskScore`        | `riskScore`        |
 
-(1) with `devTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSX`. (2) else `process.parent.name`.
+(1) with `devTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSX`. (2) else `process.parent.name`. (3) only for
+rules that name an author (Sigma), as `DRL-1.1 https://…` in CEF.
 A `csN`/`cnN` key is sent only with its label, and labels never change.
 
 To fit a size cap, callers shorten the alert's strings (`connector.outputs.shrink.degrade`)
@@ -253,7 +256,17 @@ _CEF_LABELLED: tuple[tuple[str, str, Callable[[_Fields], str]], ...] = (
     ("cs5", "storylineId", lambda f: f.get("sentinel_one.storyline.id")),
     ("cs6", "consoleUrl", lambda f: f.get("sentinel_one.console_url")),
     ("cn1", "riskScore", lambda f: f.get("event.risk_score")),
+    # Sigma rules: DRL 1.1 asks every alert to name the rule's author and link its source.
+    ("flexString1", "ruleAuthor", lambda f: f.get("rule.author")),
+    ("flexString2", "ruleSource", lambda f: _rule_source(f)),
 )
+
+
+def _rule_source(f: _Fields) -> str:
+    """Licence and source link of the rule (`DRL-1.1 https://…`), when the rule has them."""
+    if not f.get("rule.author"):
+        return ""
+    return " ".join(part for part in (f.get("rule.license"), f.get("rule.reference")) if part)
 
 
 def _cef_pairs(f: _Fields) -> Iterable[tuple[str, str]]:
@@ -333,6 +346,10 @@ def _leef_pairs(f: _Fields, alert: Mapping[str, Any]) -> Iterable[tuple[str, str
     yield "storylineId", f.get("sentinel_one.storyline.id")
     yield "consoleUrl", f.get("sentinel_one.console_url")
     yield "riskScore", f.get("event.risk_score")
+    yield "ruleAuthor", f.get("rule.author")
+    yield "ruleLicense", f.get("rule.license")
+    if f.get("rule.author"):
+        yield "ruleReference", f.get("rule.reference")
 
 
 def render_leef(alert: Mapping[str, Any]) -> str:

@@ -51,6 +51,11 @@ def _remote(alert: Mapping[str, Any]) -> str:
     return f"{host}:{port}" if port else host
 
 
+def _author(alert: Mapping[str, Any]) -> str:
+    author, licence = _get(alert, "rule.author"), _get(alert, "rule.license")
+    return f"{author} ({licence})" if author and licence else author
+
+
 def _facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Label/value pairs shown by chat templates; empty values are left out."""
     user = _get(alert, "user.name")
@@ -64,6 +69,9 @@ def _facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Remote", _remote(alert)),
         ("Risk score", _get(alert, "event.risk_score")),
         ("Storyline", _get(alert, "sentinel_one.storyline.id")),
+        # Sigma rules: DRL 1.1 asks every alert to name the author and link the rule's source.
+        ("Rule author", _author(alert)),
+        ("Rule source", _get(alert, "rule.reference") if _get(alert, "rule.author") else ""),
         ("Alert", _get(alert, "event.id")),
     ]
     return [(label, value) for label, value in facts if value]
