@@ -8,7 +8,7 @@
 | `event.start` / `.end`       | first / last matched `@timestamp`                              |
 | `event.risk_score`           | the rule's risk score                                          |
 | `message`, `event.reason`    | the reason line ("cmd.exe /c … started by WINWORD.EXE on …")   |
-| `rule.*`, `threat`, `tags`   | from the rule file (Sigma: `rule.author`, `.license`, `.reference` too) |
+| `rule.*`, `threat`, `tags`   | from the rule file (Sigma: also `rule.author`, `.license`)     |
 | `host.*`, `user.*`, `process.*` | from the first matched event                                |
 | `source.*`, `destination.*`, `network.*` | from the first network event (if any)              |
 | `sequence.join_key`         | the join key values                                            |

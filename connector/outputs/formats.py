@@ -59,7 +59,7 @@ event, network fields from the network event (see `connector.alerts`).
 | `sentinel_one.storyline.id`           | `cs5`, `cs5Label=storylineId`      | `storylineId`      |
 | `sentinel_one.console_url`            | `cs6`, `cs6Label=consoleUrl`       | `consoleUrl`       |
 | `rule.author` (Sigma rules)           | `flexString1`, `…Label=ruleAuthor` | `ruleAuthor`       |
-| `rule.license` + `rule.reference` (3) | `flexString2`, `…Label=ruleSource` | `ruleLicense`, `ruleReference` |
+| `rule.license`, `rule.reference` (3)  | `flexString2`, `…Label=ruleSource` | `ruleLicense`, `ruleReference`
 | `event.risk_score`                    | `cn1`, `cn1Label=riskScore`        | `riskScore`        |
 
 (1) with `devTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSX`. (2) else `process.parent.name`. (3) only for
@@ -248,6 +248,14 @@ def _fields(alert: Mapping[str, Any]) -> _Fields:
 
 # --- CEF ----------------------------------------------------------------------------------
 
+
+def _rule_source(f: _Fields) -> str:
+    """Licence and source link of the rule (`DRL-1.1 https://…`), when the rule has them."""
+    if not f.get("rule.author"):
+        return ""
+    return " ".join(part for part in (f.get("rule.license"), f.get("rule.reference")) if part)
+
+
 _CEF_LABELLED: tuple[tuple[str, str, Callable[[_Fields], str]], ...] = (
     ("cs1", "commandLine", lambda f: f.get("process.command_line")),
     ("cs2", "parentProcess", lambda f: f.parent),
@@ -258,15 +266,8 @@ _CEF_LABELLED: tuple[tuple[str, str, Callable[[_Fields], str]], ...] = (
     ("cn1", "riskScore", lambda f: f.get("event.risk_score")),
     # Sigma rules: DRL 1.1 asks every alert to name the rule's author and link its source.
     ("flexString1", "ruleAuthor", lambda f: f.get("rule.author")),
-    ("flexString2", "ruleSource", lambda f: _rule_source(f)),
+    ("flexString2", "ruleSource", _rule_source),
 )
-
-
-def _rule_source(f: _Fields) -> str:
-    """Licence and source link of the rule (`DRL-1.1 https://…`), when the rule has them."""
-    if not f.get("rule.author"):
-        return ""
-    return " ".join(part for part in (f.get("rule.license"), f.get("rule.reference")) if part)
 
 
 def _cef_pairs(f: _Fields) -> Iterable[tuple[str, str]]:
