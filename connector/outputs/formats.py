@@ -59,7 +59,8 @@ event, network fields from the network event (see `connector.alerts`).
 | `sentinel_one.storyline.id`           | `cs5`, `cs5Label=storylineId`      | `storylineId`      |
 | `sentinel_one.console_url`            | `cs6`, `cs6Label=consoleUrl`       | `consoleUrl`       |
 | `rule.author` (Sigma rules)           | `flexString1` (label `ruleAuthor`) | `ruleAuthor`       |
-| `rule.license`, `.reference` (3)     | `flexString2` (label `ruleSource`) | `ruleLicense`, `ruleReference` |
+| `rule.license` (3)                    | `flexString2` (label `ruleSource`) | `ruleLicense`      |
+| `rule.reference` (3)                  | `flexString2`, after the licence   | `ruleReference`    |
 | `event.risk_score`                    | `cn1`, `cn1Label=riskScore`        | `riskScore`        |
 
 (1) with `devTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSX`. (2) else `process.parent.name`. (3) only for
