@@ -184,3 +184,20 @@ def test_a_cached_conversion_needs_no_pysigma(tmp_path: Path) -> None:
         [sys.executable, "-c", code], check=False, capture_output=True, text=True
     )
     assert result.stdout.strip() == "1 False", result.stderr
+
+
+def test_event_count_gte_is_a_sequence_of_n_runs_and_other_operators_are_skipped() -> None:
+    text = (
+        _CORRELATION.replace("TYPE", "event_count")
+        .replace("rules: [proc, conn]", "rules: [proc]")
+        .replace("gte: 2", "gte: 3")
+    )
+    outcomes = {o.rule.name: o for o in convert_text(text, "c.yml", mapped_fields())}
+    assert set(outcomes) == {"b", "c"}  # `proc` only feeds the correlation
+    query = re.sub(r"\s+", " ", outcomes["c"].rule.query)
+    assert query == (
+        "sequence by process.entity_id with maxspan=15s "
+        '[process where host.os.type:"windows" and process.executable:"*\\\\cmd.exe"] with runs=3'
+    )
+    [_, lte] = convert_text(text.replace("gte: 3", "lte: 3"), "c.yml", mapped_fields())
+    assert "only for `gte`" in lte.skipped
