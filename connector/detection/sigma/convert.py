@@ -51,10 +51,11 @@ def convert_text(text: str, source: str, produced: Collection[str]) -> list[Conv
     from connector.detection.sigma.backend import S1EqlBackend  # noqa: PLC0415
     from connector.detection.sigma.pipeline import s1_pipeline  # noqa: PLC0415
 
+    documents = _documents(text, source)
     try:
-        collection = SigmaCollection.from_yaml(text, collect_errors=True)
+        collection = SigmaCollection.from_dicts(documents, collect_errors=True)
         collection.resolve_rule_references()
-    except (SigmaError, ValueError) as exc:
+    except (SigmaError, ValueError, TypeError, AttributeError, KeyError) as exc:
         raise RuleError(f"invalid Sigma file: {exc}", source=source) from exc
     unsupported = (
         SigmaFeatureNotSupportedByBackendError,
@@ -85,11 +86,34 @@ def convert_text(text: str, source: str, produced: Collection[str]) -> list[Conv
         except SigmaError as exc:  # an invalid rule (bad condition, modifier, value…)
             out.append(Converted(rule, error=_reason(exc)))
             continue
+        except Exception as exc:  # pySigma failing on odd input must not end the whole load
+            message = f"pySigma could not convert it ({type(exc).__name__}: {exc})"
+            out.append(Converted(rule, error=message))
+            continue
         if len(queries) != 1:
             out.append(Converted(rule, skipped="a rule with several conditions is not supported"))
             continue
         out.append(_verdict(rule, queries[0], produced))
     return out
+
+
+def _documents(text: str, source: str) -> list[dict[str, Any]]:
+    """The file's YAML documents; RuleError with the line and column for bad YAML or a
+    document that is not a mapping (pySigma itself would fail with an AttributeError)."""
+    import yaml  # noqa: PLC0415 - pySigma's own YAML library, loaded with it
+
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = {"line": mark.line + 1, "column": mark.column + 1} if mark is not None else {}
+        problem = getattr(exc, "problem", None) or exc
+        raise RuleError(f"invalid YAML: {problem}", source=source, **where) from exc
+    for number, document in enumerate(documents, start=1):
+        if not isinstance(document, dict):
+            kind = type(document).__name__
+            raise RuleError(f"YAML document {number} is a {kind}, not a Sigma rule", source=source)
+    return documents
 
 
 def _reason(exc: Exception) -> str:

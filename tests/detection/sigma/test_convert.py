@@ -201,3 +201,28 @@ def test_event_count_gte_is_a_sequence_of_n_runs_and_other_operators_are_skipped
     )
     [_, lte] = convert_text(text.replace("gte: 3", "lte: 3"), "c.yml", mapped_fields())
     assert "only for `gte`" in lte.skipped
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"title: x\ndetection: [unclosed\n", "3:1: invalid YAML"),
+        (b"just a string\n", "YAML document 1 is a str, not a Sigma rule"),
+        (b"title: x\nlogsource: {category: process_creation}\ndetection: 5\n", "detection"),
+        (b"\xff\xfe", "cannot read rule file"),
+    ],
+)
+def test_a_broken_sigma_file_is_a_clear_error(
+    tmp_path: Path, content: bytes, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from connector import cli  # noqa: PLC0415
+    from connector.errors import RuleError  # noqa: PLC0415
+
+    bad = tmp_path / "bad.yml"
+    bad.write_bytes(content)
+    assert cli.run(["rules", "check", str(bad)]) == 78
+    out = capsys.readouterr().out
+    assert message in out and "bad.yml" in out
+    assert out.strip().splitlines()[-1] == "1 rules: 0 ok, 1 errors, 0 with warnings, 0 skipped"
+    with pytest.raises(RuleError):
+        load_rules(False, [bad])
