@@ -16,6 +16,8 @@ import click
 from connector.config import Config
 from connector.detection.model import Event
 from connector.errors import (
+    ConnectorError,
+    OutputClosed,
     most_actionable,
 )
 from connector.ops import RunSummary
@@ -74,6 +76,11 @@ def hunt(config: Config, request: HuntRequest, out: TextIO) -> int:
                     alerts=alerts,
                     summary=summary,
                 )
+            except (ConnectorError, KeyboardInterrupt) as exc:
+                if not isinstance(exc, OutputClosed):
+                    # Suppression groups found so far are alerts too: out with their counts.
+                    _emit(writer, detector.suppressor.flush(), alerts)
+                raise
             finally:
                 summary.api_calls.update(source.stats.api_calls)
                 summary.skipped.update(source.stats.skipped)

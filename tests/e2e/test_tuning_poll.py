@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ import pytest
 
 from connector import cli
 from connector.config import load_config
+from connector.errors import Unavailable
+from connector.sources.base import RawRecord
+from connector.sources.cloud_funnel import CloudFunnelSource
+from connector.timeutil import Window
 from tests.e2e.conftest import ConfigFactory
 from tests.e2e.support import (
     WebhookReceiver,
@@ -162,3 +167,34 @@ def test_hunt_emits_each_group_once_with_its_final_count(
     assert got == [("WKS-1", 1), ("WKS-1", 2), ("WKS-2", 0)]
     assert len({a["event"]["id"] for a in alerts}) == 3  # each group once
     assert "suppressed=3" in err
+
+
+def test_a_hunt_that_stops_early_still_writes_the_groups_it_found(
+    tmp_path: Path,
+    make_config: ConfigFactory,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    start = now - timedelta(hours=1)
+    chains = [
+        chain(f"s{n}", start + timedelta(minutes=m, seconds=30)) for n, m in enumerate((1, 4))
+    ]
+    write_cloud_funnel(tmp_path / "cf", [r for c in chains for r in c.records], "part")
+    path, _ = make_config()
+    path.write_text(path.read_text(encoding="utf-8") + SUPPRESS, encoding="utf-8")
+    real_fetch = CloudFunnelSource.fetch
+    calls = []
+
+    def failing_fetch(self: CloudFunnelSource, window: Window) -> Iterator[RawRecord]:
+        calls.append(window)
+        if len(calls) == 3:
+            raise Unavailable("the export folder went away")
+        return real_fetch(self, window)
+
+    monkeypatch.setattr(CloudFunnelSource, "fetch", failing_fetch)
+    args = ["--from", start.isoformat(), "--to", now.isoformat(), "--window", "10m"]
+    assert cli.run(["--config", str(path), "hunt", *args]) == 69
+    out, _ = capsys.readouterr()
+    [alert] = [json.loads(line) for line in out.splitlines()]
+    assert alert["kibana"]["alert"]["suppression"]["docs_count"] == 1
