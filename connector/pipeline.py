@@ -34,6 +34,7 @@ __all__ = [
     "build_source",
     "dumps",
     "event_ms",
+    "in_time_order",
     "next_window",
     "source_key",
 ]
@@ -50,6 +51,17 @@ def event_ms(event: Event) -> int | None:
     """The event's `@timestamp` in epoch ms, or None when it is unusable."""
     moment = to_datetime(event.get("@timestamp"))
     return to_epoch_ms(moment) if moment else None
+
+
+def in_time_order(events: Iterable[Event]) -> list[Event]:
+    """Events sorted by `@timestamp`, ties by `event.id`: the engine then numbers them in an
+    order that does not depend on how they arrived. Mapped timestamps all read
+    `YYYY-MM-DDTHH:MM:SS.mmmZ`, so text order is time order."""
+    return sorted(events, key=_time_and_id)
+
+
+def _time_and_id(event: Event) -> tuple[str, str]:
+    return (str(event.get("@timestamp", "")), str(event.get("event.id", "")))
 
 
 class Detector:
@@ -116,11 +128,16 @@ class Detector:
         """Run the engine (None flushes its reorder buffer and, unless live, the open
         suppression groups); one alert per match, suppressed ones folded into their group's."""
         matches = self.engine.process(events, watermark_ms=watermark_ms)
+        return self.alerts(matches, final=watermark_ms is None)
+
+    def alerts(self, matches: Iterable[Match], *, final: bool) -> list[dict[str, Any]]:
+        """The alert documents of `matches`, through suppression; `final` also flushes the
+        open suppression groups (unless live)."""
         alerts = [self.alert(match) for match in matches]
         if not self.suppressor.specs:
             return alerts
         out = [kept for alert in alerts for kept in self.suppressor.offer(alert)]
-        if watermark_ms is None and not self.suppressor.live:
+        if final and not self.suppressor.live:
             out += self.suppressor.flush()
         return out
 

@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/bench_replay.py [--events 200000] [--seed 42] [--repeat 3]
         [--shapes cloud-funnel,dv,ecs] [--memory-sizes 100000,400000] [--dir DIR]
+        [--order sorted|shuffled|reversed] [--sort-budget N]
 
 Per shape, writes a workload file with `../shared/bench/workload.py` (into `--dir`, or a
 temporary folder; an existing file of the same size and seed is reused), then measures,
@@ -20,8 +21,12 @@ Both are wall-clock times (`time.perf_counter`) and read the file from the page 
 After each replay the alerts are checked: their matched event ids must be exactly the
 truth file's chains, each once; the script exits 1 otherwise.
 
-Memory: for each size of `--memory-sizes` (Cloud Funnel), a fresh subprocess replays the
-file and reports its peak resident set (`resource.getrusage(RUSAGE_SELF).ru_maxrss`,
+`--order` rewrites each workload file shuffled (a fixed seed) or newest first before
+measuring (console exports come newest first); replay's answer must not change.
+`--sort-budget` is replay's in-memory candidate budget (beyond it, sorted runs go to disk).
+
+Memory: for each size of `--memory-sizes` (Cloud Funnel, in `--order`), a fresh subprocess
+replays the file and reports its peak resident set (`resource.getrusage(RUSAGE_SELF).ru_maxrss`,
 interpreter and imports included), and another reports the `tracemalloc` peak of the
 replay alone. Streaming means both stay flat while the input grows.
 
@@ -34,6 +39,7 @@ import argparse
 import contextlib
 import io
 import json
+import random
 import subprocess
 import sys
 import tempfile
@@ -46,6 +52,7 @@ sys.path.insert(0, str(REPO))
 
 from connector.config import Config  # noqa: E402
 from connector.runner import replay  # noqa: E402
+from connector.runner.ordering import SORT_BUDGET  # noqa: E402
 
 WORKLOAD = REPO.parent / "shared" / "bench" / "workload.py"
 SHAPES = ("cloud-funnel", "dv", "ecs")
@@ -64,7 +71,8 @@ sink = io.StringIO()
 if traced:
     tracemalloc.start()
 with contextlib.redirect_stderr(io.StringIO()):
-    replay(config, [Path(sys.argv[2])], "cloud-funnel", "alerts", sink)
+    replay(config, [Path(sys.argv[2])], "cloud-funnel", "alerts", sink,
+           sort_budget=int(sys.argv[4]))
 out = {"alerts": sink.getvalue().count("\\n")}
 if traced:
     out["traced_peak"] = tracemalloc.get_traced_memory()[1]
@@ -85,6 +93,22 @@ def workload_file(folder: Path, shape: str, events: int, seed: int) -> Path:
     return path
 
 
+def reordered(path: Path, order: str) -> Path:
+    """`path` itself (`sorted`), or a copy of it shuffled (seed 1) or reversed, made once."""
+    if order == "sorted":
+        return path
+    target = path.with_name(f"{path.stem}.{order}{path.suffix}")
+    if not target.is_file():
+        lines = path.read_bytes().splitlines(keepends=True)
+        if order == "reversed":
+            lines.reverse()
+        else:
+            random.Random(1).shuffle(lines)
+        target.write_bytes(b"".join(lines))
+        Path(f"{target}.truth.json").write_bytes(Path(f"{path}.truth.json").read_bytes())
+    return target
+
+
 def truth_chains(path: Path) -> set[tuple[str, ...]]:
     truth = json.loads(Path(f"{path}.truth.json").read_text(encoding="utf-8"))
     return {tuple(str(i) for i in chain) for chain in truth["chains"]}
@@ -99,11 +123,13 @@ def time_loads(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def time_replay(config: Config, path: Path, shape: Any) -> tuple[float, list[dict[str, Any]]]:
+def time_replay(
+    config: Config, path: Path, shape: Any, budget: int = SORT_BUDGET
+) -> tuple[float, list[dict[str, Any]]]:
     sink = io.StringIO()
     with contextlib.redirect_stderr(io.StringIO()):
         start = time.perf_counter()
-        replay(config, [path], shape, "alerts", sink)
+        replay(config, [path], shape, "alerts", sink, sort_budget=budget)
         elapsed = time.perf_counter() - start
     return elapsed, [json.loads(line) for line in sink.getvalue().splitlines()]
 
@@ -119,14 +145,14 @@ def check_alerts(path: Path, alerts: list[dict[str, Any]]) -> str:
     return ""
 
 
-def bench_shape(config: Config, path: Path, shape: str, repeat: int) -> bool:
+def bench_shape(config: Config, path: Path, shape: str, repeat: int, budget: int) -> bool:
     lines = sum(1 for _ in path.open("rb"))
     loads_times: list[float] = []
     replay_times: list[float] = []
     problem = ""
     for _ in range(repeat):
         loads_times.append(time_loads(path))
-        elapsed, alerts = time_replay(config, path, shape)
+        elapsed, alerts = time_replay(config, path, shape, budget)
         replay_times.append(elapsed)
         problem = problem or check_alerts(path, alerts)
     loads_s, replay_s = min(loads_times), min(replay_times)
@@ -140,19 +166,20 @@ def bench_shape(config: Config, path: Path, shape: str, repeat: int) -> bool:
     return not problem
 
 
-def memory_probe(path: Path, mode: str) -> dict[str, Any]:
-    command = [sys.executable, "-c", _MEMORY_PROBE, str(REPO), str(path), mode]
+def memory_probe(path: Path, mode: str, budget: int) -> dict[str, Any]:
+    command = [sys.executable, "-c", _MEMORY_PROBE, str(REPO), str(path), mode, str(budget)]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
-def bench_memory(folder: Path, sizes: list[int], seed: int) -> None:
-    print("memory, Cloud Funnel replay in a fresh subprocess per size:")
+def bench_memory(folder: Path, sizes: list[int], seed: int, order: str, budget: int) -> None:
+    print(f"memory, Cloud Funnel replay ({order} input, sort budget {budget}) "
+          "in a fresh subprocess per size:")  # fmt: skip
     for size in sizes:
-        path = workload_file(folder, "cloud-funnel", size, seed)
-        rss = memory_probe(path, "rss")
-        traced = memory_probe(path, "tracemalloc")
+        path = reordered(workload_file(folder, "cloud-funnel", size, seed), order)
+        rss = memory_probe(path, "rss", budget)
+        traced = memory_probe(path, "tracemalloc", budget)
         print(
             f"  {size:>8d} lines {path.stat().st_size / 2**20:6.0f} MiB"
             f" | max RSS {rss['max_rss_kib'] / 1024:6.1f} MiB"
@@ -178,6 +205,8 @@ def main() -> int:
     parser.add_argument("--shapes", default=",".join(SHAPES))
     parser.add_argument("--memory-sizes", default="100000,400000")
     parser.add_argument("--dir", type=Path, help="keep workload files here (default: temporary)")
+    parser.add_argument("--order", choices=("sorted", "shuffled", "reversed"), default="sorted")
+    parser.add_argument("--sort-budget", type=int, default=SORT_BUDGET)
     args = parser.parse_args()
     shapes = [s for s in args.shapes.split(",") if s]
     sizes = [int(n) for n in args.memory_sizes.split(",") if n]
@@ -185,14 +214,20 @@ def main() -> int:
         folder = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         folder.mkdir(parents=True, exist_ok=True)
         config = Config.model_validate({})
-        files = {shape: workload_file(folder, shape, args.events, args.seed) for shape in shapes}
-        print(f"python {sys.version.split()[0]}, {args.events} events per shape, "
+        files = {
+            shape: reordered(workload_file(folder, shape, args.events, args.seed), args.order)
+            for shape in shapes
+        }
+        print(f"python {sys.version.split()[0]}, {args.events} events per shape ({args.order}), "
               f"best of {args.repeat} (wall clock, file in the page cache)")  # fmt: skip
         warm_up(config, next(iter(files.values())), folder)
-        results = [bench_shape(config, path, shape, args.repeat) for shape, path in files.items()]
+        results = [
+            bench_shape(config, path, shape, args.repeat, args.sort_budget)
+            for shape, path in files.items()
+        ]
         ok = all(results)
         if sizes:
-            bench_memory(folder, sizes, args.seed)
+            bench_memory(folder, sizes, args.seed, args.order, args.sort_budget)
     return 0 if ok else 1
 
 

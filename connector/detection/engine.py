@@ -21,7 +21,7 @@ JSON-ready data (`persist.py`); state of a rule whose query changed is dropped o
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ from connector.detection.sequence import Position, SequenceMatcher
 from connector.detection.stages import UNTIL, Dispatch, Hit, join_keys
 from connector.detection.timestamps import TimeReader, position_tiebreak
 
-__all__ = ["Engine", "EngineStats"]
+__all__ = ["Candidate", "Engine", "EngineStats", "OrderKey"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,10 @@ class EngineStats:
 
 
 _Buffered = tuple[Position, Event, list[Hit]]
+OrderKey = tuple[Any, ...]
+"""(ticks, tiebreaker kind, tiebreaker, event id): the total order of `evaluate_ordered`."""
+Candidate = tuple[OrderKey, Event, list[Hit]]
+"""A candidate event with its sort key and stage hits, as `evaluate_ordered` takes them."""
 
 
 class Engine:
@@ -178,6 +182,54 @@ class Engine:
             self._apply(position, event, hits, matches)
             return
         self.buffer.append((position, event, hits))
+
+    # --- ordered evaluation (replay, hunt: the whole input is known) -----------------------------
+    def candidate(self, event: Event) -> list[Hit] | None:
+        """The stage hits of `event`, or None when no stage of any rule can take it. Counts the
+        event as seen (and as a candidate when it has hits)."""
+        self.stats.events_seen += 1
+        hits = self._dispatch.candidates(event, event.get(self.category_field))
+        if hits and self.hit_filter is not None:
+            hits = self.hit_filter(event, hits)
+        if not hits:
+            return None
+        self.stats.candidates += 1
+        return hits
+
+    def order_key(self, event: Event) -> OrderKey | None:
+        """Where `event` sorts: timestamp, tiebreaker, then its `event.id`, so the order (and so
+        the answer) does not depend on the order events arrive in. None (and counted under
+        `no_timestamp`) when the timestamp is unusable."""
+        ticks = self.time.ticks(event.get(self.timestamp_field))
+        if ticks is None:
+            self.stats.no_timestamp += 1
+            return None
+        kind, tiebreak = position_tiebreak(
+            event.get(self.tiebreaker_field) if self.tiebreaker_field else None
+        )
+        return (ticks, kind, tiebreak, str(event.get("event.id", "")))
+
+    def evaluate_ordered(self, candidates: Iterable[Candidate]) -> Iterator[Match]:
+        """Evaluate candidates sorted by `order_key`, bypassing the reorder buffer; yields the
+        matches in completion order. Input out of order is still evaluated but counted late."""
+        matches: list[Match] = []
+        for count, (key, event, hits) in enumerate(candidates, 1):
+            self.arrival += 1
+            position: Position = (key[0], key[1], key[2], self.arrival)
+            if self.frontier is not None and position < self.frontier:
+                self.stats.late_events += 1
+            else:
+                self.frontier = position
+            self._apply(position, event, hits, matches)
+            if not count & 0xFFF:  # maxspan expiry for memory; correctness needs none
+                self._expire(key[0])
+            if matches:
+                yield from matches
+                matches.clear()
+        self.stats.evaluation_errors = self._dispatch.errors
+        if self.hit_filter is not None:
+            self.stats.excepted = dict(self.hit_filter.excepted)
+        self._sync_counters()
 
     # --- evaluation ----------------------------------------------------------------------------
     def _evaluate_buffer(self, watermark_ms: int | None, matches: list[Match]) -> None:

@@ -25,6 +25,7 @@ from connector.pipeline import (
     AlertWriter,
     Detector,
     build_source,
+    in_time_order,
 )
 from connector.runner.common import (
     deliver,
@@ -105,14 +106,17 @@ def _hunt_windows(
     summary: RunSummary,
 ) -> None:
     """Windows in time order through one engine, so sequences across windows are found;
-    each alert is written (and flushed) as soon as it is found."""
+    each alert is written (and flushed) as soon as it is found. Within a window, events are
+    put in time order (ties by event id) whatever order the pages came in, and every event
+    of a window precedes the next window's: the answer does not depend on arrival order."""
     span = request.window or source.max_window or timedelta(days=1)
     windows = list(split_windows(request.start, request.end, span))
     seen: set[str] = set()
     with _progress(len(windows)) as advance:
         for window in windows:
             fetched = detector.map_records(source.fetch(window), window, summary)
-            found = detector.detect(_fresh(fetched, seen, summary), to_epoch_ms(window.end))
+            fresh = in_time_order(_fresh(fetched, seen, summary))
+            found = detector.detect(fresh, to_epoch_ms(window.end))
             _emit(writer, found, alerts)
             summary.windows += 1
             advance(summary, len(alerts))

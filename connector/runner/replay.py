@@ -3,63 +3,67 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
 from connector.config import Config
-from connector.detection.model import Event, Rule
+from connector.detection.model import Rule
 from connector.ecsutil import nest
 from connector.errors import (
     BadInputError,
 )
 from connector.ops import RunSummary
-from connector.pipeline import (
-    AlertWriter,
-    Detector,
-    event_ms,
-)
+from connector.pipeline import AlertWriter, Detector
 from connector.runner.common import (
     finish_run,
     load_configured_rules,
     load_tuning,
     recording_exit,
 )
+from connector.runner.ordering import SORT_BUDGET, CandidateSorter, extract_candidates
 from connector.sources.base import Shape
 from connector.sources.files import FileSource
 from connector.sources.query import Prefilter
-from connector.timeutil import Window
 
 __all__ = ["replay"]
 
 log = logging.getLogger(__name__)
 
-REPLAY_BATCH = 5000
 
+def replay(
+    config: Config,
+    paths: Sequence[Path],
+    shape: Shape,
+    emit: str,
+    out: TextIO,
+    *,
+    sort_budget: int = SORT_BUDGET,
+) -> int:
+    """Run the rules over local files (or print the mapped events); no console, no state.
 
-def replay(config: Config, paths: Sequence[Path], shape: Shape, emit: str, out: TextIO) -> int:
-    """Run the rules over local files (or print the mapped events); no console, no state."""
+    Alerts are exact whatever the order of files and lines (see `ordering.py`); at most
+    `sort_budget` candidate events are held in memory, the rest wait in sorted runs on disk.
+    A file of which no record could be mapped is a `BadInputError` (exit 65), raised after
+    every file was read."""
     summary = RunSummary("replay")
     writer = AlertWriter(out)
     rules = load_configured_rules(config) if emit == "alerts" else []
     tuning = load_tuning(config, rules) if rules else None
-    detector = Detector(
-        rules, allowed_lateness=config.poll.allowed_lateness, project=True, tuning=tuning
-    )
+    detector = Detector(rules, allowed_lateness=timedelta(0), project=True, tuning=tuning)
     prefilter = _prefilter(rules) if rules else None
     try:
         with recording_exit(summary), FileSource(paths, shape, prefilter) as source:
+            usable = _UsableFiles(source, detector)
+            source.on_file_done = usable.file_done
             if emit == "events":
                 _replay_events(source, detector, writer, summary)
             else:
-                _replay_alerts(source, detector, writer, summary)
+                _replay_alerts(source, detector, writer, summary, sort_budget)
             summary.skipped.update(source.stats.skipped)
-            if summary.records and not detector.mapper.mapped:
-                raise BadInputError(
-                    f"no record in {', '.join(map(str, paths))} could be mapped "
-                    f"(skipped: {dict(detector.mapper.skipped)})"
-                )
+            usable.check()
     finally:
         detector.fold_stats(summary)
         summary.alerts_new = writer.written if emit == "alerts" else 0
@@ -84,40 +88,50 @@ def _replay_events(
 
 
 def _replay_alerts(
-    source: FileSource, detector: Detector, writer: AlertWriter, summary: RunSummary
+    source: FileSource,
+    detector: Detector,
+    writer: AlertWriter,
+    summary: RunSummary,
+    sort_budget: int,
 ) -> None:
-    """Stream in batches; the engine's reorder buffer keeps `allowed_lateness` of events.
-
-    A batch ends after `REPLAY_BATCH` events, or when an event of another minute comes:
-    behind a selective prefilter few records become events, and the batch (and the events
-    it holds) must not grow with the input. Mapped timestamps all read
-    `YYYY-MM-DDTHH:MM:SS.mmmZ`, so text order is time order and `[:16]` is the minute.
-    """
-    batch: list[Event] = []
-    newest = minute = ""
-    map_record = detector.mapper.map
-    for shape, record in source.records():
-        summary.records += 1
-        event = map_record(record, shape)
-        if event is None:
-            continue
-        stamp = event["@timestamp"]
-        if batch and (len(batch) >= REPLAY_BATCH or not stamp.startswith(minute)):
-            newest = max(newest, *(e["@timestamp"] for e in batch))
-            watermark = event_ms({"@timestamp": newest})
-            _write_alerts(detector, writer, batch, (watermark or 0) - detector.lateness_ms)
-            batch = []
-        if not batch:
-            minute = stamp[:16]
-        batch.append(event)
-    _write_alerts(detector, writer, batch, None)
+    """Candidates → sorted (spilled beyond the budget) → engine in order → alerts."""
+    with CandidateSorter(sort_budget) as sorter:
+        sorter.extend(extract_candidates(source.records(), detector, summary))
+        for match in detector.engine.evaluate_ordered(sorter.sorted()):
+            for alert in detector.alerts([match], final=False):
+                writer.write(alert)
+        for alert in detector.alerts([], final=True):  # suppression groups, once, final
+            writer.write(alert)
 
 
-def _write_alerts(
-    detector: Detector, writer: AlertWriter, events: list[Event], watermark_ms: int | None
-) -> None:
-    for alert in detector.detect(events, watermark_ms):
-        writer.write(alert)
+class _UsableFiles:
+    """Which files gave no mappable record, and what they held instead."""
 
+    def __init__(self, source: FileSource, detector: Detector) -> None:
+        self.source = source
+        self.mapper = detector.mapper
+        self.unusable: list[str] = []
+        self._mapped = 0
+        self._records = 0
+        self._skipped: Counter[str] = Counter()
 
-_ALL_TIME = Window(datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
+    def file_done(self, path: Path) -> None:
+        records = self.source.stats.records - self._records
+        mapped = self.mapper.mapped - self._mapped
+        skipped = (self.source.stats.skipped + self.mapper.skipped) - self._skipped
+        if not mapped:
+            saw = ", ".join(f"{reason}={count}" for reason, count in sorted(skipped.items()))
+            self.unusable.append(
+                f"{path}: {records} record(s), none mappable ({saw or 'no records'})"
+            )
+        self._records = self.source.stats.records
+        self._mapped = self.mapper.mapped
+        self._skipped = self.source.stats.skipped + self.mapper.skipped
+
+    def check(self) -> None:
+        if self.unusable:
+            raise BadInputError(
+                "no record could be mapped in "
+                + "; ".join(self.unusable)
+                + " — is this a SentinelOne export (Cloud Funnel, DV, SDL) or ECS NDJSON?"
+            )

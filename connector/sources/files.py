@@ -11,7 +11,9 @@ Folders are read recursively in name order (`.json`, `.ndjson`, `.jsonl`, `.log`
 hidden files skipped). The shape of each record is the one requested, or detected from
 its keys by the mapper's `detect_shape` (`auto`). A file unreadable as any of these
 formats raises `BadInputError` naming the file and line; a bad line inside an otherwise
-good NDJSON file is skipped and counted in `stats.skipped["not-json"]`.
+good NDJSON file is skipped and counted in `stats.skipped["not-json"]` (also behind a
+prefilter: a line that does not look like a JSON object is parsed, never counted as
+`prefilter`). The first line of an NDJSON file is always yielded, whatever the prefilter.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,8 @@ class FileSource:
         # `prefilter`); whole JSON documents (DV response bodies) are always parsed.
         self.prefilter = prefilter
         self.stats = SourceStats()
+        self.on_file_done: Callable[[Path], None] | None = None
+        """Called after the last record of each file was consumed (replay's per-file check)."""
         self._logged = 0
 
     @property
@@ -94,6 +98,8 @@ class FileSource:
                     if tagged is not None:
                         self.stats.records += 1
                         yield tagged
+            if self.on_file_done is not None:
+                self.on_file_done(path)
 
     def _tag(self, record: object) -> RawRecord | None:
         if isinstance(record, Skip):
@@ -140,8 +146,9 @@ class FileSource:
                 if line.lstrip().startswith(b"[") or first is _BAD:
                     yield self._whole_document(path)
                     return
-                if self._passes(line):
-                    yield first
+                # The first line is parsed anyway: it always goes on, so a file the rules
+                # could never use (no record maps) is recognised even behind a prefilter.
+                yield first
                 rest = block[start:]
                 after = itertools.chain((rest,) if rest else (), blocks)
                 yield from self._ndjson(path, after, number + 1)
@@ -201,12 +208,6 @@ class FileSource:
                     yield chunk
         except OSError as exc:
             raise BadInputError(f"{path}: cannot read ({exc.strerror})") from exc
-
-    def _passes(self, line: bytes) -> bool:
-        if self.prefilter is None or self.prefilter(line):
-            return True
-        self.stats.skipped["prefilter"] += 1
-        return False
 
     def _skip(self, reason: str, where: str) -> None:
         self.stats.skipped[reason] += 1
