@@ -26,7 +26,7 @@ measuring (console exports come newest first); replay's answer must not change.
 `--sort-budget` is replay's in-memory candidate budget (beyond it, sorted runs go to disk).
 
 Memory: for each size of `--memory-sizes` (Cloud Funnel, in `--order`), a fresh subprocess
-replays the file and reports its peak resident set (`resource.getrusage(RUSAGE_SELF).ru_maxrss`,
+replays the file and reports its peak resident set (`VmHWM` of `/proc/self/status`,
 interpreter and imports included), and another reports the `tracemalloc` peak of the
 replay alone. Streaming means both stay flat while the input grows.
 
@@ -60,7 +60,7 @@ WARM_UP_LINES = 1000
 
 # Runs in a fresh interpreter: replay one file, print a JSON object with what it measured.
 _MEMORY_PROBE = """
-import contextlib, io, json, resource, sys, tracemalloc
+import contextlib, io, json, sys, tracemalloc
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from connector.config import Config
@@ -77,7 +77,11 @@ out = {"alerts": sink.getvalue().count("\\n")}
 if traced:
     out["traced_peak"] = tracemalloc.get_traced_memory()[1]
 else:
-    out["max_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and
+    # exec, so a parent that once held a big file would be charged to the probe.
+    status = Path("/proc/self/status")
+    hwm = [l for l in status.read_text().splitlines() if l.startswith("VmHWM:")]
+    out["max_rss_kib"] = int(hwm[0].split()[1])
 print(json.dumps(out))
 """
 

@@ -7,25 +7,33 @@ How an event flows:
    after a dict lookup or two. Conditions are pure functions of the event, so they are
    evaluated at once; an event that matches no stage of any rule is only counted, never
    stored.
-2. **Reorder buffer**: matching events wait, with their position
-   `(timestamp, tiebreaker, arrival)`, until the watermark passes them.
-3. **Evaluation** in position order: single-event rules emit a match; sequence rules advance
-   their `SequenceMatcher`. An event positioned before what was already evaluated is *late*:
-   it is applied at once against the current pending state (ordering checks still hold) and
-   counted.
+2. **Reorder buffer**, one per *lane*: matching events wait, with their position
+   `(timestamp, tiebreaker, arrival)`, until the watermark passes them. A lane is the value of
+   `partition_field` (poll: `host.id`, one lane per agent; hunt and replay: one lane), so
+   time is kept per agent: each lane has its own frontier (what it evaluated last) and its
+   pending sequences expire by its own time. An agent that uploads hours late is therefore
+   not late against the others, and its chains still complete.
+3. **Evaluation** in position order within a lane: single-event rules emit a match; sequence
+   rules advance their `SequenceMatcher`. An event positioned before what its lane already
+   evaluated is *late*: it is applied at once against the current pending state (ordering
+   checks still hold) and counted, per host (`stats.late_hosts`).
+4. **Idle lanes** (no event for `idle_ms` of watermark time) are flushed and dropped with
+   their pending sequences (counted in `lanes_evicted`), so state stays bounded.
 
-`dump()`/`load()` persist the reorder buffer and the pending sequences as versioned
+`dump()`/`load()` persist the lanes and the pending sequences as versioned
 JSON-ready data (`persist.py`); state of a rule whose query changed is dropped on load.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from connector.detection.exceptions import HitFilter, RuleExceptions
+from connector.detection.lane import Lane
 from connector.detection.model import Event, Match, Rule
 from connector.detection.persist import dump_state, restore_state
 from connector.detection.program import CompiledRule, compile_rule
@@ -33,7 +41,7 @@ from connector.detection.sequence import Position, SequenceMatcher
 from connector.detection.stages import UNTIL, Dispatch, Hit, join_keys
 from connector.detection.timestamps import TimeReader, position_tiebreak
 
-__all__ = ["Candidate", "Engine", "EngineStats", "OrderKey"]
+__all__ = ["Candidate", "Engine", "EngineStats", "Lane", "OrderKey"]
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +49,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class EngineStats:
     """What the engine did. `late_events` and `no_timestamp` count candidate events only
-    (events that matched some stage); other events never need a timestamp. `pending` and
-    `buffered` are the current sizes of the sequence state and the reorder buffer."""
+    (events that matched some stage); other events never need a timestamp. `pending`,
+    `buffered` and `lanes` are the current sizes of the sequence state, the reorder buffers and
+    the lane table; `late_hosts` counts late events by host (the 20 most in `as_dict`)."""
 
     events_seen: int = 0
     candidates: int = 0
@@ -53,6 +62,9 @@ class EngineStats:
     maxspan_rejected: int = 0
     pending: int = 0
     buffered: int = 0
+    lanes: int = 0
+    lanes_evicted: int = 0
+    late_hosts: Counter[str] = field(default_factory=Counter)
     hits: dict[str, int] = field(default_factory=dict)
     excepted: dict[str, int] = field(default_factory=dict)
     """Per rule id: candidate events its exception items removed."""
@@ -69,12 +81,14 @@ class EngineStats:
             "maxspan_rejected": self.maxspan_rejected,
             "pending": self.pending,
             "buffered": self.buffered,
+            "lanes": self.lanes,
+            "lanes_evicted": self.lanes_evicted,
+            "late_hosts": dict(self.late_hosts.most_common(20)),
             "hits": dict(self.hits),
             "excepted": dict(self.excepted),
         }
 
 
-_Buffered = tuple[Position, Event, list[Hit]]
 OrderKey = tuple[Any, ...]
 """(ticks, tiebreaker kind, tiebreaker, event id): the total order of `evaluate_ordered`."""
 Candidate = tuple[OrderKey, Event, list[Hit]]
@@ -90,6 +104,9 @@ class Engine:
     events may still arrive (see `watermark_for`); `max_pending` caps pending sequences per
     rule (evictions are counted). `exceptions` maps rule ids to their exception items: a
     matching event is removed for that rule before the rule sees it (Kibana's exception filter).
+    `partition_field` names the field whose value is a lane (None: one lane); `idle_ms` is
+    how long a lane may take no event before it is dropped (None: never); `host_field` names
+    late events' hosts in `stats.late_hosts`.
     """
 
     def __init__(
@@ -103,6 +120,9 @@ class Engine:
         max_pending: int = 100_000,
         timestamp_unit: str = "ms",
         exceptions: Mapping[str, RuleExceptions] | None = None,
+        partition_field: str | None = None,
+        idle_ms: int | None = None,
+        host_field: str = "host.name",
     ) -> None:
         self.compiled = [compile_rule(rule) for rule in rules]
         ids = [c.rule.rule_id for c in self.compiled]
@@ -116,10 +136,11 @@ class Engine:
         self.stats = EngineStats(hits={c.rule.rule_id: 0 for c in self.compiled})
         self._dispatch = Dispatch(self.compiled)
         self._matchers = [self._matcher(c) for c in self.compiled]
-        self.buffer: list[_Buffered] = []
-        """Candidate events not evaluated yet: (position, event, hits)."""
-        self.frontier: Position | None = None
-        """Position of the last evaluated event."""
+        self.partition_field = partition_field
+        self.idle_ms = idle_ms
+        self.host_field = host_field
+        self.lanes: dict[str, Lane] = {}
+        """Per partition value: events not evaluated yet, frontier, last activity."""
         self.watermark_ms: int | None = None
         """The highest watermark passed to `process` so far (None before the first)."""
         self.arrival = 0
@@ -139,9 +160,23 @@ class Engine:
         if watermark_ms is not None:
             self.watermark_ms = max(watermark_ms, self.watermark_ms or watermark_ms)
         self._intake(events, matches)
-        self._evaluate_buffer(watermark_ms, matches)
+        self._evaluate_lanes(watermark_ms, matches)
+        self._evict_idle(matches)
         self._sync_counters()
         return matches
+
+    def lane_of(self, event: Event) -> str:
+        """The event's partition value ('' without `partition_field` or when missing)."""
+        if self.partition_field is None:
+            return ""
+        value = event.get(self.partition_field)
+        return "" if value is None else str(value)
+
+    def _lane(self, name: str) -> Lane:
+        lane = self.lanes.get(name)
+        if lane is None:
+            lane = self.lanes[name] = Lane(active_ms=self.watermark_ms)
+        return lane
 
     def watermark_for(self, latest_ms: int) -> int:
         """The watermark to pass when `latest_ms` is the newest time fetched so far: events up
@@ -177,11 +212,15 @@ class Engine:
             event.get(self.tiebreaker_field) if self.tiebreaker_field else None
         )
         position: Position = (ticks, *tiebreak, self.arrival)
-        if self.frontier is not None and position < self.frontier:
+        name = self.lane_of(event)
+        lane = self._lane(name)
+        lane.active_ms = self.watermark_ms
+        if lane.frontier is not None and position < lane.frontier:
             self.stats.late_events += 1
-            self._apply(position, event, hits, matches)
+            self.stats.late_hosts[str(event.get(self.host_field) or name or "-")] += 1
+            self._apply(position, event, hits, matches, name)
             return
-        self.buffer.append((position, event, hits))
+        lane.buffer.append((position, event, hits))
 
     # --- ordered evaluation (replay, hunt: the whole input is known) -----------------------------
     def candidate(self, event: Event) -> list[Hit] | None:
@@ -213,16 +252,17 @@ class Engine:
         """Evaluate candidates sorted by `order_key`, bypassing the reorder buffer; yields the
         matches in completion order. Input out of order is still evaluated but counted late."""
         matches: list[Match] = []
+        lane = self._lane("")
         for count, (key, event, hits) in enumerate(candidates, 1):
             self.arrival += 1
             position: Position = (key[0], key[1], key[2], self.arrival)
-            if self.frontier is not None and position < self.frontier:
+            if lane.frontier is not None and position < lane.frontier:
                 self.stats.late_events += 1
             else:
-                self.frontier = position
-            self._apply(position, event, hits, matches)
+                lane.frontier = position
+            self._apply(position, event, hits, matches, "")
             if not count & 0xFFF:  # maxspan expiry for memory; correctness needs none
-                self._expire(key[0])
+                self._expire(key[0], "")
             if matches:
                 yield from matches
                 matches.clear()
@@ -232,24 +272,46 @@ class Engine:
         self._sync_counters()
 
     # --- evaluation ----------------------------------------------------------------------------
-    def _evaluate_buffer(self, watermark_ms: int | None, matches: list[Match]) -> None:
-        if watermark_ms is None:
-            ready, self.buffer = self.buffer, []
+    def _evaluate_lanes(self, watermark_ms: int | None, matches: list[Match]) -> None:
+        limit = None if watermark_ms is None else self.time.from_ms(watermark_ms)
+        for name, lane in self.lanes.items():
+            if lane.buffer:
+                self._evaluate_lane(name, lane, limit, matches)
+            if lane.frontier is not None:
+                # A lane's pending sequences expire by its own time, never by the others':
+                # an agent hours behind keeps its chains open until its own events pass them.
+                self._expire(lane.frontier[0], name)
+
+    def _evaluate_lane(
+        self, name: str, lane: Lane, limit: float | None, matches: list[Match]
+    ) -> None:
+        if limit is None:
+            ready, lane.buffer = lane.buffer, []
         else:
-            limit = self.time.from_ms(watermark_ms)
-            ready = [b for b in self.buffer if b[0][0] < limit]
-            self.buffer = [b for b in self.buffer if b[0][0] >= limit]
+            ready = [b for b in lane.buffer if b[0][0] < limit]
+            lane.buffer = [b for b in lane.buffer if b[0][0] >= limit]
         ready.sort(key=lambda item: item[0])
         for position, event, hits in ready:
-            self._apply(position, event, hits, matches)
-            self.frontier = position
-        now = self.frontier[0] if self.frontier is not None else None
-        if watermark_ms is not None:
-            now = max(now or 0, self.time.from_ms(watermark_ms))
-        if now is not None:
-            self._expire(now)
+            self._apply(position, event, hits, matches, name)
+            lane.frontier = position
 
-    def _apply(self, position: Position, event: Event, hits: list[Hit], out: list[Match]) -> None:
+    def _evict_idle(self, matches: list[Match]) -> None:
+        """Flush and drop lanes that took no event for `idle_ms` of watermark time."""
+        if self.idle_ms is None or self.watermark_ms is None:
+            return
+        horizon = self.watermark_ms - self.idle_ms
+        idle = [n for n, lane in self.lanes.items() if (lane.active_ms or horizon) < horizon]
+        for name in idle:
+            self._evaluate_lane(name, self.lanes[name], None, matches)
+            for matcher in self._matchers:
+                if matcher is not None:
+                    matcher.drop_partition(name)
+            del self.lanes[name]
+            self.stats.lanes_evicted += 1
+
+    def _apply(
+        self, position: Position, event: Event, hits: list[Hit], out: list[Match], lane: str
+    ) -> None:
         roles_by_rule: dict[int, list[int]] = {}
         for rule_index, role in hits:
             roles_by_rule.setdefault(rule_index, []).append(role)
@@ -259,7 +321,7 @@ class Engine:
             if matcher is None:
                 self._emit(compiled, (event,), (), out)
             else:
-                self._advance(compiled, matcher, roles, position, event, out=out)
+                self._advance(compiled, matcher, roles, position, event, lane=lane, out=out)
 
     def _advance(
         self,
@@ -269,10 +331,11 @@ class Engine:
         position: Position,
         event: Event,
         *,
+        lane: str,
         out: list[Match],
     ) -> None:
         if compiled.maxspan_ms is not None:
-            matcher.expire(position[0])
+            matcher.expire(position[0], lane)
         keys_by_role = {r: join_keys(compiled.stages[r], event) for r in roles if r != UNTIL}
         last = len(compiled.order) - 1
         # Later stages first (see sequence.py). An `until` event still completes a sequence
@@ -283,7 +346,7 @@ class Engine:
                 matcher.until(join_keys(compiled.until, event), position)
             keys = keys_by_role.get(compiled.order[index])
             if keys:
-                for done in matcher.advance(index, keys, position, event):
+                for done in matcher.advance(index, keys, position, event, lane):
                     self._emit(compiled, tuple(done.events), done.key, out)
 
     def _emit(
@@ -296,21 +359,22 @@ class Engine:
         self.stats.hits[compiled.rule.rule_id] = self.stats.hits.get(compiled.rule.rule_id, 0) + 1
         out.append(Match(compiled.rule, events, key))
 
-    def _expire(self, now: float) -> None:
+    def _expire(self, now: float, lane: str) -> None:
         for matcher in self._matchers:
             if matcher is not None:
-                matcher.expire(now)
+                matcher.expire(now, lane)
 
     def _sync_counters(self) -> None:
         matchers = [m for m in self._matchers if m is not None]
         self.stats.evicted_pending = sum(m.evicted for m in matchers)
         self.stats.maxspan_rejected = sum(m.rejected_maxspan for m in matchers)
         self.stats.pending = sum(m.pending_count for m in matchers)
-        self.stats.buffered = len(self.buffer)
+        self.stats.buffered = sum(len(lane.buffer) for lane in self.lanes.values())
+        self.stats.lanes = len(self.lanes)
 
     # --- persistence ---------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
-        """The state as JSON-serialisable data (versioned): buffer, frontier, pending sequences."""
+        """The state as JSON-serialisable data (versioned): lanes, pending sequences."""
         self._sync_counters()
         return dump_state(self)
 

@@ -1,13 +1,17 @@
 """The engine's persisted state: a versioned, JSON-serialisable dict.
 
 ```
-{"version": 1,
+{"version": 2,
  "arrival": 1234,                       # arrival counter (keeps positions unique across runs)
- "frontier": [ticks, kind, tb, arrival] | null,   # last evaluated position
  "watermark_ms": 1763900000000 | null,  # highest watermark passed to process()
- "buffer": [[position, event], ...],    # reorder buffer (events not yet evaluated)
+ "lanes": {"<host.id>": {"frontier": [ticks, kind, tb, arrival] | null,  # last evaluated
+                         "active_ms": 1763900000000 | null,   # watermark when last active
+                         "buffer": [[position, event], ...]}},   # not yet evaluated
  "rules": {rule_id: {"fingerprint": "...", "pending": [...]}}}   # SequenceMatcher.dump()
 ```
+
+Version 1 (one global `frontier` and `buffer`) still loads: its buffered events go to their
+lanes, and its frontier is dropped (each lane starts afresh, so nothing is wrongly late).
 
 Buffered events are re-checked against the current rules on load, so a rule set that changed
 between runs is honoured; pending sequences of a rule whose query changed are dropped (logged).
@@ -23,11 +27,13 @@ from connector.errors import StateError
 if TYPE_CHECKING:
     from connector.detection.engine import Engine
 
+from connector.detection.lane import Lane
+
 __all__ = ["STATE_VERSION", "dump_state", "restore_state"]
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def dump_state(engine: Engine) -> dict[str, Any]:
@@ -40,9 +46,15 @@ def dump_state(engine: Engine) -> dict[str, Any]:
     return {
         "version": STATE_VERSION,
         "arrival": engine.arrival,
-        "frontier": list(engine.frontier) if engine.frontier is not None else None,
         "watermark_ms": engine.watermark_ms,
-        "buffer": [[list(position), event] for position, event, _ in engine.buffer],
+        "lanes": {
+            name: {
+                "frontier": list(lane.frontier) if lane.frontier is not None else None,
+                "active_ms": lane.active_ms,
+                "buffer": [[list(position), event] for position, event, _ in lane.buffer],
+            }
+            for name, lane in engine.lanes.items()
+        },
         "rules": rules,
     }
 
@@ -65,17 +77,29 @@ def restore_state(engine: Engine, state: dict[str, Any]) -> None:
 
 def _restore(engine: Engine, state: dict[str, Any]) -> None:
     engine.arrival = int(state["arrival"])
-    frontier = state["frontier"]
-    engine.frontier = tuple(frontier) if frontier is not None else None
     watermark = state.get("watermark_ms")
     engine.watermark_ms = int(watermark) if watermark is not None else None
-    engine.buffer = []
-    for position, event in state["buffer"]:
+    engine.lanes = {}
+    if state["version"] == 1:
+        saved_lanes: dict[str, Any] = {}
+        buffered = [("", item) for item in state["buffer"]]
+    else:
+        saved_lanes = state["lanes"]
+        buffered = [(name, item) for name, lane in saved_lanes.items() for item in lane["buffer"]]
+    for name, lane_state in saved_lanes.items():
+        frontier = lane_state["frontier"]
+        active = lane_state.get("active_ms")
+        engine.lanes[str(name)] = Lane(
+            frontier=tuple(frontier) if frontier is not None else None,
+            active_ms=int(active) if active is not None else None,
+        )
+    for name, (position, event) in buffered:
         if not isinstance(event, dict):
             raise ValueError("a buffered event is not an object")
         hits = engine.stage_hits(event)
         if hits:
-            engine.buffer.append((tuple(position), event, hits))
+            lane = engine.lanes.setdefault(name or engine.lane_of(event), Lane())
+            lane.buffer.append((tuple(position), event, hits))
     saved_rules = state["rules"]
     for index, compiled in enumerate(engine.compiled):
         matcher = engine.matcher_of(index)
@@ -88,4 +112,4 @@ def _restore(engine: Engine, state: dict[str, Any]) -> None:
                 compiled.rule.rule_id,
             )
             continue
-        matcher.load(saved)
+        matcher.load(saved, engine.lane_of)

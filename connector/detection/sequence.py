@@ -16,7 +16,10 @@ Rules implemented (eql-semantics.md §4):
   dropped when the next stage's event arrives, and evicted as time passes anyway;
 * completion emits the sequence once and removes it;
 * an `until` event cancels the pending sequences of its key that lie before it;
-* without maxspan, at most `max_pending` sequences are kept (oldest evicted first, counted).
+* without maxspan, at most `max_pending` sequences are kept (oldest evicted first, counted);
+* time is per *lane* (the engine's partition, e.g. one agent): a pending sequence belongs to
+  the lane of its first event and expires by that lane's time only, so an agent that is
+  hours behind keeps its sequences open.
 
 `dump()`/`load()` give a plain JSON-serialisable form of the state.
 """
@@ -24,7 +27,7 @@ Rules implemented (eql-semantics.md §4):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from connector.detection.model import Event
@@ -39,10 +42,13 @@ Position = tuple[Any, ...]
 class Pending:
     """A partly matched sequence: where it is, when it started, its events so far."""
 
-    __slots__ = ("events", "key", "last", "stage", "start")
+    __slots__ = ("events", "key", "lane", "last", "stage", "start")
 
-    def __init__(self, key: Key, start: float, last: Position, events: list[Event]) -> None:
+    def __init__(
+        self, key: Key, start: float, last: Position, events: list[Event], lane: str = ""
+    ) -> None:
         self.key = key
+        self.lane = lane
         self.start = start
         self.last = last
         self.events = events
@@ -63,6 +69,8 @@ class SequenceMatcher:
         self.slots: list[dict[Key, Pending]] = [{} for _ in range(stages - 1)]
         # Creation order of pendings, for eviction; entries may be stale (already gone).
         self._order: deque[Pending] = deque()
+        # The same per lane, for expiry by the lane's time (kept only with a maxspan).
+        self._lanes: dict[str, deque[Pending]] = {}
         self.evicted = 0
         self.rejected_maxspan = 0
 
@@ -80,14 +88,13 @@ class SequenceMatcher:
                     del slot[key]
 
     def advance(
-        self, stage: int, keys: Sequence[Key], position: Position, event: Event
+        self, stage: int, keys: Sequence[Key], position: Position, event: Event, lane: str = ""
     ) -> list[Pending]:
-        """The event at `position` matches `stage` for `keys`; returns completed sequences.
-
-        Call for the stages an event matches from the last stage to the first."""
+        """The event at `position` (of `lane`) matches `stage` for `keys`; returns completed
+        sequences. Call for the stages an event matches from the last stage to the first."""
         if stage == 0:
             for key in keys:
-                self._start(key, position, event)
+                self._start(key, position, event, lane)
             return []
         completed: list[Pending] = []
         previous = self.slots[stage - 1]
@@ -108,14 +115,19 @@ class SequenceMatcher:
                 self._put(stage, pending)
         return completed
 
-    def _start(self, key: Key, position: Position, event: Event) -> None:
+    def _start(self, key: Key, position: Position, event: Event, lane: str) -> None:
         existing = self.slots[0].get(key)
         if existing is not None and existing.last > position:
             return  # a late event never replaces a newer pending sequence
-        pending = Pending(key, position[0], position, [event])
+        pending = Pending(key, position[0], position, [event], lane)
         self.slots[0][key] = pending
-        self._order.append(pending)
+        self._track(pending)
         self._enforce_cap()
+
+    def _track(self, pending: Pending) -> None:
+        self._order.append(pending)
+        if self.maxspan is not None:
+            self._lanes.setdefault(pending.lane, deque()).append(pending)
 
     def _put(self, stage: int, pending: Pending) -> None:
         existing = self.slots[stage].get(pending.key)
@@ -123,14 +135,28 @@ class SequenceMatcher:
             return
         self.slots[stage][pending.key] = pending
 
-    def expire(self, now: float) -> None:
-        """Evict pending sequences that can no longer complete within maxspan at time `now`."""
+    def expire(self, now: float, lane: str | None = None) -> None:
+        """Evict pending sequences (of `lane`; None: of every lane) that can no longer
+        complete within maxspan when their lane's time is `now`."""
         if self.maxspan is None:
             return
         horizon = now - self.maxspan
-        order = self._order
-        while order and order[0].start < horizon:
-            self._evict(order.popleft())
+        for name in [lane] if lane is not None else list(self._lanes):
+            order = self._lanes.get(name)
+            while order and order[0].start < horizon:
+                self._evict(order.popleft())
+            if order is not None and not order:
+                del self._lanes[name]
+
+    def drop_partition(self, lane: str) -> None:
+        """Evict every pending sequence of `lane` (an idle agent dropped by the engine)."""
+        for pending in self._lanes.pop(lane, ()):
+            self._evict(pending)
+        if self.maxspan is None:
+            for slot in self.slots:
+                for key in [k for k, p in slot.items() if p.lane == lane]:
+                    del slot[key]
+                    self.evicted += 1
 
     def _evict(self, pending: Pending) -> None:
         if pending.stage >= self.stages - 1:
@@ -170,23 +196,30 @@ class SequenceMatcher:
                     "key": list(p.key),
                     "start": p.start,
                     "last": list(p.last),
+                    "lane": p.lane,
                     "events": p.events,
                 }
                 for p in live
             ],
         }
 
-    def load(self, data: dict[str, Any]) -> None:
-        """Replace the state with `data` from `dump()`; raise ValueError when malformed."""
+    def load(self, data: dict[str, Any], lane_of: Callable[[Event], str] | None = None) -> None:
+        """Replace the state with `data` from `dump()`; raise ValueError when malformed.
+        `lane_of` gives the lane of a sequence saved without one (from its first event)."""
         self.slots = [{} for _ in range(self.stages - 1)]
         self._order = deque()
+        self._lanes = {}
         for item in data["pending"]:
             stage = int(item["stage"])
             if not 0 <= stage < self.stages - 1:
                 raise ValueError(f"pending sequence at stage {stage} of {self.stages}")
+            events = list(item["events"])
+            lane = item.get("lane")
+            if lane is None:
+                lane = lane_of(events[0]) if lane_of is not None and events else ""
             pending = Pending(
-                tuple(item["key"]), item["start"], tuple(item["last"]), list(item["events"])
+                tuple(item["key"]), item["start"], tuple(item["last"]), events, str(lane)
             )
             pending.stage = stage
             self.slots[stage][pending.key] = pending
-            self._order.append(pending)
+            self._track(pending)

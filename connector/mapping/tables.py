@@ -242,6 +242,10 @@ COMMON_FIELDS: Final[tuple[Row, ...]] = (
     ("endpoint.type", "host.type", "text"),
     ("src.process.user", "user.name", "user"),
     ("src.process.eUserUid", "user.id", "text"),
+    # Ingest time: `sca:atlantisIngestTime` (ms) when present, else `sca:ingestTime` (s);
+    # rows apply in order, so the later, more precise one wins.
+    ("sca:ingestTime", "event.ingested", "time_s"),
+    ("sca:atlantisIngestTime", "event.ingested", "time"),
 )
 
 VENDOR_FIELDS: Final[tuple[tuple[str, str], ...]] = (
@@ -259,6 +263,7 @@ VENDOR_FIELDS: Final[tuple[tuple[str, str], ...]] = (
 DV_VENDOR_FIELDS: Final[tuple[Row, ...]] = (
     # DV keys without a Cloud Funnel twin: (DV key, ECS field, converter).
     ("eventIndex", "sentinel_one.event.index", "text"),
+    ("createdAt", "event.ingested", "time"),  # when the console stored the event
 )
 
 _NETWORK_ROWS: Final[tuple[Row, ...]] = (

@@ -72,6 +72,15 @@ def _converted(convert: Callable[[object], object]) -> Callable[[str], Writer]:
     return factory
 
 
+def _seconds_to_ms(value: object) -> object:
+    """Epoch seconds (an int, or a string of digits) as epoch ms; anything else as it is."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value * 1000
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value) * 1000
+    return None
+
+
 def _ip(field: str) -> Writer:
     address = field.rpartition(".")[0] + ".address"
 
@@ -295,6 +304,7 @@ WRITERS: Final[dict[str, Callable[[str], Writer]]] = {
     "uint": _converted(to_uint),
     "port": _converted(to_port),
     "time": _converted(to_timestamp),
+    "time_s": _converted(lambda value: to_timestamp(_seconds_to_ms(value))),
     "ip": _ip,
     "cmdline": lambda field: _cmdline(field, trim=False),
     "cmdline_trim": lambda field: _cmdline(field, trim=True),

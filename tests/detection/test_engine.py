@@ -29,7 +29,7 @@ def test_watermark_keeps_later_events_buffered() -> None:
     engine = Engine([PAIR])
     first, second = ev(1_000, "a", 1), ev(3_000, "b", 2)
     assert engine.process([second, first], watermark_ms=2_000) == []
-    assert len(engine.buffer) == 1
+    assert engine.stats.buffered == 1
     matches = engine.process([], watermark_ms=None)
     assert [m.events for m in matches] == [(first, second)]
 
@@ -125,10 +125,10 @@ def test_state_is_json_and_resumes_a_sequence() -> None:
     engine = Engine([PAIR])
     engine.process([ev(1_000, "a", 1), ev(9_000, "b", 2, k="other")], watermark_ms=5_000)
     state = json.loads(json.dumps(engine.dump()))
-    assert state["version"] == 1 and state["watermark_ms"] == 5_000
+    assert state["version"] == 2 and state["watermark_ms"] == 5_000
     fresh = Engine([PAIR])
     fresh.load(state)
-    assert fresh.watermark_ms == 5_000 and len(fresh.buffer) == 1
+    assert fresh.watermark_ms == 5_000 and len(fresh.lanes[""].buffer) == 1
     matches = fresh.process([ev(6_000, "b", 2)])
     assert [m.join_key for m in matches] == [("k1",)]
 

@@ -27,6 +27,8 @@ def as_dv(record: dict[str, Any]) -> dict[str, Any]:
             dv[dv_key] = str(raw)
         else:
             dv[dv_key] = raw
+    if "sca:atlantisIngestTime" in record:  # DV serves the ingest time as `createdAt`
+        dv["createdAt"] = to_timestamp(record["sca:atlantisIngestTime"])
     return dv
 
 
