@@ -198,6 +198,7 @@ class PollConfig(_Section):
     lag: Duration = timedelta(minutes=2)
     max_window: PositiveDuration = timedelta(hours=1)
     allowed_lateness: Duration = timedelta(minutes=5)
+    agent_idle: PositiveDuration = timedelta(days=7)
     overlap: Duration | None = None
     max_runtime: PositiveDuration = timedelta(minutes=4)
     delivery_backoff: Duration = timedelta(minutes=1)

@@ -7,6 +7,7 @@ a heartbeat ping has a 5 s timeout, one attempt, and every exception is logged a
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 import time
@@ -49,6 +50,11 @@ class RunSummary:
     suppressed: Counter[str] = field(default_factory=Counter)
     """Per rule id: matches folded into an earlier alert of their group (alert suppression)."""
     alert_updates: int = 0
+    late_events: int = 0
+    late_hosts: Counter[str] = field(default_factory=Counter)
+    lanes_evicted: int = 0
+    ingest_lag: dict[str, float] = field(default_factory=dict)
+    objects: dict[str, int] = field(default_factory=dict)
     checkpoint: str = ""
     exit_code: int = 0
     pushdown: str = ""  # the widened query, e.g. "s1ql:names" ("" = exact)
@@ -76,6 +82,11 @@ class RunSummary:
             "excepted": dict(self.excepted),
             "suppressed": dict(self.suppressed),
             "alert_updates": self.alert_updates,
+            "late_events": self.late_events,
+            "late_hosts": dict(self.late_hosts.most_common(20)),
+            "lanes_evicted": self.lanes_evicted,
+            "ingest_lag_s": self.ingest_lag,
+            "objects": self.objects,
             "checkpoint": self.checkpoint,
             "pushdown": self.pushdown or "exact",
             "duration_s": round(self.duration, 3),
@@ -96,9 +107,39 @@ class RunSummary:
             f"alerts_dup={self.alerts_duplicate} excepted={sum(self.excepted.values())} "
             f"suppressed={sum(self.suppressed.values())} alert_updates={self.alert_updates} "
             f"delivered/failed={per_output or '-'} "
-            f"outbox={self.outbox_size} duration={self.duration:.1f}s exit={self.exit_code}"
+            f"outbox={self.outbox_size} late={self.late_events}{self._lag()} "
+            f"duration={self.duration:.1f}s exit={self.exit_code}"
             + (f" pushdown=widened({self.pushdown})" if self.pushdown else "")
         )
+
+    def _lag(self) -> str:
+        if not self.ingest_lag:
+            return ""
+        return (
+            f" ingest_lag_p95={self.ingest_lag['p95']:.0f}s"
+            f" ingest_lag_max={self.ingest_lag['max']:.0f}s"
+        )
+
+    def record_ingest_lags(self, lags_ms: list[int]) -> None:
+        """Summarise how far ingest lagged event time (`event.ingested − @timestamp`)."""
+        if not lags_ms:
+            return
+        ordered = sorted(lags_ms)
+        p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+        self.ingest_lag = {"p95": p95 / 1000, "max": ordered[-1] / 1000, "events": len(ordered)}
+
+    def warn_late(self, setting: str) -> None:
+        """The WARNING that late events were seen: how many, from which hosts, what to raise."""
+        if not self.late_events:
+            return
+        hosts = ", ".join(f"{host} ({count})" for host, count in self.late_hosts.most_common(5))
+        more = len(self.late_hosts) - 5
+        log.warning(
+            "%d late event(s): they arrived after later events of the same agent had been "
+            "evaluated, so a chain they belong to may have been missed; hosts: %s%s. Raise %s "
+            "if agents upload this late routinely",
+            self.late_events, hosts, f" and {more} more" if more > 0 else "", setting,
+        )  # fmt: skip
 
 
 def write_textfile(path: Path, summary: RunSummary) -> None:
@@ -111,6 +152,17 @@ def write_textfile(path: Path, summary: RunSummary) -> None:
         f"s1_connector_last_run_records {summary.records}",
         f"s1_connector_last_run_alerts_new {summary.alerts_new}",
         f"s1_connector_outbox_size {summary.outbox_size}",
+        f"s1_connector_last_run_late_events {summary.late_events}",
+        f"s1_connector_last_run_lanes_evicted {summary.lanes_evicted}",
+    ]
+    lines += [
+        f's1_connector_last_run_ingest_lag_seconds{{quantile="{name}"}} {summary.ingest_lag[key]}'
+        for name, key in (("0.95", "p95"), ("1", "max"))
+        if key in summary.ingest_lag
+    ]
+    lines += [
+        f's1_connector_last_run_objects{{state="{name}"}} {count}'
+        for name, count in sorted(summary.objects.items())
     ]
     lines += [
         f's1_connector_last_run_delivered{{output="{name}"}} {count}'

@@ -77,20 +77,28 @@ class Detector:
         project: bool = False,
         tuning: Tuning | None = None,
         live_suppression: bool = False,
+        partition_field: str | None = None,
+        idle: timedelta | None = None,
     ) -> None:
         """`project`: map only the fields and event categories the rules read (replay's fast
         path); alerts are still built from the matched events mapped in full. `tuning`: the
         rules' exception items (applied by the engine) and suppression: `live_suppression`
         (poll) hands out a group's first alert at once and its later counts through
         `suppressor.take_updates()`; otherwise (hunt, replay) each group comes out once, final,
-        when its window closes or at the flush (`detect(..., None)`)."""
+        when its window closes or at the flush (`detect(..., None)`). `partition_field`/`idle`:
+        keep time per value of that field (poll: per agent), and drop a partition idle that
+        long (see `Engine`)."""
         self.rules = list(rules)
         self.tuning = tuning or Tuning()
         self.engine = Engine(
             self.rules,
             allowed_lateness_ms=int(allowed_lateness / timedelta(milliseconds=1)),
             exceptions=self.tuning.exceptions,
+            partition_field=partition_field,
+            idle_ms=None if idle is None else int(idle / timedelta(milliseconds=1)),
         )
+        self.ingest_lags: list[int] = []
+        """`event.ingested − @timestamp` (ms) of every mapped event of `map_records`."""
         self.mapper = (
             Mapper(
                 fields=_rule_fields(self.engine) | self.tuning.fields(),
@@ -118,11 +126,19 @@ class Detector:
             if event is None:
                 continue
             stamp = event.get("@timestamp", "")
+            self._ingest_lag(stamp, event.get("event.ingested"))
             if window and not (low <= stamp < high):
                 summary.skipped["outside_window"] += 1
                 continue
             events.append(event)
         return events
+
+    def _ingest_lag(self, stamp: str, ingested: object) -> None:
+        if not isinstance(ingested, str):
+            return
+        moment, stored = to_datetime(stamp), to_datetime(ingested)
+        if moment is not None and stored is not None:
+            self.ingest_lags.append(to_epoch_ms(stored) - to_epoch_ms(moment))
 
     def detect(self, events: Sequence[Event], watermark_ms: int | None) -> list[dict[str, Any]]:
         """Run the engine (None flushes its reorder buffer and, unless live, the open
@@ -155,6 +171,11 @@ class Detector:
         summary.engine = self.engine.stats.as_dict()
         summary.excepted = Counter(self.engine.stats.excepted)
         summary.suppressed = Counter(self.suppressor.suppressed)
+        stats = self.engine.stats
+        summary.late_events = stats.late_events
+        summary.late_hosts = Counter(stats.late_hosts)
+        summary.lanes_evicted = stats.lanes_evicted
+        summary.record_ingest_lags(self.ingest_lags)
 
     def tuning_state(self) -> dict[str, Any]:
         """Open suppression groups and the per-rule totals (earlier runs + this one), for the

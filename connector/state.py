@@ -422,4 +422,14 @@ class StateStore:
             "outbox_size": self.outbox_size(),
             "delivered_recorded": delivered,
             "last_run": self.last_run(),
+            "lateness": self._lateness(),
         }
+
+    def _lateness(self) -> dict[str, Any]:
+        """Late events, evicted agents and ingest lag of the last poll run (see RunSummary)."""
+        row = self._conn.execute(
+            "SELECT summary FROM runs WHERE command='poll' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        summary = json.loads(row[0]) if row else {}
+        keys = ("late_events", "late_hosts", "lanes_evicted", "ingest_lag_s")
+        return {key: summary.get(key) for key in keys if key in summary}

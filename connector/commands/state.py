@@ -45,8 +45,16 @@ def _pending_count(engine: dict[str, object] | None) -> dict[str, int]:
         for rule_id, saved in rules.items():
             pending = saved.get("pending") if isinstance(saved, dict) else None
             counts[str(rule_id)] = len(pending) if isinstance(pending, list) else 0
-    buffer = engine.get("buffer")
-    counts["(reorder buffer events)"] = len(buffer) if isinstance(buffer, list) else 0
+    lanes = engine.get("lanes")
+    if isinstance(lanes, dict):  # one lane per agent (state version 2)
+        buffered = sum(
+            len(lane.get("buffer", [])) for lane in lanes.values() if isinstance(lane, dict)
+        )
+        counts["(agents tracked)"] = len(lanes)
+    else:
+        buffer = engine.get("buffer")
+        buffered = len(buffer) if isinstance(buffer, list) else 0
+    counts["(reorder buffer events)"] = buffered
     return counts
 
 

@@ -29,6 +29,7 @@ from connector.pipeline import (
     Detector,
     build_source,
     event_ms,
+    in_time_order,
     next_window,
     source_key,
 )
@@ -48,6 +49,9 @@ __all__ = ["PollCycle", "poll"]
 
 log = logging.getLogger(__name__)
 
+AGENT_FIELD = "host.id"
+"""Time is kept per agent: sequences join on process entity ids, which live on one agent, and
+each agent uploads in order but possibly hours late (see `Engine`)."""
 DELIVERY_RESERVE = 0.2  # share of max_runtime kept for delivery after the last window
 TUNING_STATE = "suppression"  # engine_state row: open suppression groups, per-rule totals
 
@@ -88,6 +92,8 @@ def _poll_locked(
         now=now,
         tuning=load_tuning(config, rules),
         live_suppression=True,
+        partition_field=AGENT_FIELD,
+        idle=config.poll.agent_idle,
     )
     saved = store.engine_state()
     if saved is not None:
@@ -107,6 +113,7 @@ def _poll_locked(
             source_error = exc
         codes += deliver(config, store, outputs, summary, deadline)
     detector.fold_stats(summary)
+    summary.warn_late(f"[poll] allowed_lateness (now {config.poll.allowed_lateness})")
     if source_error is not None:
         raise source_error
     return most_actionable(codes)
@@ -153,7 +160,7 @@ class PollCycle:
         events = self.detector.map_records(source.fetch(window), window, self.summary)
         fresh, stamps = _dedup(self.store, events, self.summary)
         end_ms = to_epoch_ms(window.end)
-        alerts = self.detector.detect(fresh, end_ms - self.detector.lateness_ms)
+        alerts = self.detector.detect(in_time_order(fresh), end_ms - self.detector.lateness_ms)
         updates = self.detector.suppressor.take_updates()
         self.detector.suppressor.expire(end_ms - 2 * self.detector.lateness_ms)
         overlap_ms = int(self.config.poll.effective_overlap / timedelta(milliseconds=1))
