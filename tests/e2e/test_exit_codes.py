@@ -89,7 +89,7 @@ def test_1_internal_error_prints_traceback_and_debug_hint(
         raise ZeroDivisionError("a bug in the engine")
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(Engine, "process", broken)
+    monkeypatch.setattr(Engine, "evaluate_ordered", broken)  # replay's in-order engine run
     assert cli.run(["replay", str(cf_ndjson(tmp_path))]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "ZeroDivisionError: a bug in the engine" in err
