@@ -247,6 +247,7 @@ class SyslogOutputConfig(_OutputBase):
     transport: Literal["udp", "tcp", "tls"] = "tls"
     format: Literal["rfc5424", "rfc3164"] = "rfc5424"
     payload: Literal["json", "cef", "leef"] = "json"
+    document: Literal["compact", "full"] = "compact"  # what a JSON payload carries
     framing: Literal["octet", "lf"] = "octet"
     facility: int = Field(default=16, ge=0, le=23)
     app_name: str = "s1-connector"
@@ -267,12 +268,13 @@ class SyslogOutputConfig(_OutputBase):
 
     @property
     def effective_max_bytes(self) -> int:
-        """The size cap: explicit, else 1024 for RFC 3164, 1400 for UDP, 8192 otherwise."""
+        """The size cap: explicit, else per transport: UDP 1024 for RFC 3164 (its limit) and
+        1400 for RFC 5424 (one Ethernet frame); TCP/TLS 8192 (rsyslog's default maximum)."""
         if self.max_message_bytes is not None:
             return self.max_message_bytes
-        if self.format == "rfc3164":
-            return 1024
-        return 1400 if self.transport == "udp" else 8192
+        if self.transport == "udp":
+            return 1024 if self.format == "rfc3164" else 1400
+        return 8192
 
 
 class FileOutputConfig(_OutputBase):

@@ -15,13 +15,24 @@ import re
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
-__all__ = ["REDACTED", "RedactingFilter", "redact", "register_secret", "setup_logging"]
+__all__ = [
+    "REDACTED",
+    "RedactingFilter",
+    "RepeatFilter",
+    "once",
+    "redact",
+    "register_secret",
+    "report_repeats",
+    "setup_logging",
+    "status_line",
+]
 
 REDACTED = "***"
 _secrets: set[str] = set()
 _lock = threading.Lock()
+_REPEAT_KEY = "repeat_key"
 # Each pattern's group 1 is the part to keep (the label); the rest of the match is masked.
 _PATTERNS = [
     re.compile(r"(?i)\b((?:ApiToken|Bearer|Basic)\s+)[^\s\"',;]+"),
@@ -64,6 +75,65 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def once(key: str) -> dict[str, str]:
+    """`extra=` for a warning that may repeat: logged the first time per run, then counted.
+
+    `report_repeats()` (at the end of a run) says how many more were held back.
+    """
+    return {_REPEAT_KEY: key}
+
+
+class RepeatFilter(logging.Filter):
+    """Passes the first record of each `once(key)`; counts the rest. Others pass untouched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, list[Any]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = getattr(record, _REPEAT_KEY, None)
+        if not isinstance(key, str):
+            return True
+        seen = self.counts.setdefault(key, [0, record.getMessage(), record.name, record.levelno])
+        seen[0] += 1
+        return bool(seen[0] == 1)
+
+
+_repeats = RepeatFilter()
+
+
+def report_repeats() -> None:
+    """Log one line per `once` warning that repeated, with how often; then forget them."""
+    counts, _repeats.counts = _repeats.counts, {}
+    for count, message, name, level in counts.values():
+        if count > 1:
+            logging.getLogger(name).log(
+                level, "%s (repeated %d more time(s) this run)", message, count - 1
+            )
+
+
+_state = {"format": "text"}
+
+
+def status_line(text: str, *, level: str = "info", **fields: Any) -> None:
+    """A line for people on stderr (run summary, final error): as is in text mode, one JSON
+    object (`time`, `level`, `logger`, `message` + `fields`) with `--log-format json`."""
+    text = redact(text)
+    if _state["format"] == "json":
+        now = time.time()
+        doc: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            + f".{int(now * 1000) % 1000:03d}Z",
+            "level": level,
+            "logger": "connector",
+            "message": text,
+            **fields,
+        }
+        text = redact(json.dumps(doc, ensure_ascii=False, default=str))
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
 class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -86,6 +156,9 @@ def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None 
     """Send every log record to stderr (or `stream`) through the redaction filter."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactingFilter())
+    handler.addFilter(_repeats)
+    _repeats.counts = {}
+    _state["format"] = fmt
     formatter: logging.Formatter
     if fmt == "json":
         formatter = _JsonFormatter()

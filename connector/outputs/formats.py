@@ -80,6 +80,7 @@ from typing import Any
 
 from connector import __version__
 from connector.ecsutil import flatten
+from connector.outputs.shrink import cut_middle
 from connector.timeutil import format_utc, to_datetime, to_epoch_ms
 
 __all__ = [
@@ -231,8 +232,12 @@ class _Fields:
 
     @property
     def event_count(self) -> str:
-        events = (self.alert.get("sequence") or {}).get("events")
-        return str(len(events)) if isinstance(events, list) else ""
+        sequence = self.alert.get("sequence") or {}
+        events = sequence.get("events")
+        if isinstance(events, list):
+            return str(len(events))
+        count = sequence.get("event_count")  # a shrunk alert keeps only the count
+        return str(count) if isinstance(count, int) else ""
 
     @property
     def proto(self) -> str:
@@ -307,8 +312,8 @@ def render_cef(alert: Mapping[str, Any]) -> str:
         shorten(CEF_VENDOR, _HEADER_CAPS["vendor"]),
         shorten(CEF_PRODUCT, _HEADER_CAPS["product"]),
         shorten(__version__, _HEADER_CAPS["version"]),
-        shorten(f.get("rule.id"), _HEADER_CAPS["class"]),
-        shorten(f.get("rule.name"), _HEADER_CAPS["name"]),
+        f.get("rule.id")[: _HEADER_CAPS["class"]],
+        cut_middle(f.get("rule.name"), _HEADER_CAPS["name"]),
     ]
     escaped = [cef_escape_header(part) for part in header]
     escaped.append(str(severity_of(alert).cef))

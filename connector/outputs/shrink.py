@@ -1,52 +1,81 @@
-"""Making an alert fit a size limit without cutting structure (outputs-and-operations §1.4).
+"""Making an alert fit a size limit while keeping its identity and evidence (§1.4).
 
 Structured payloads are never cut at a byte offset: the alert is degraded and rendered again.
-Outputs walk `STEPS` in order until their render fits:
+Outputs walk `STEPS` in order until their render fits. Each step keeps more of what a receiver
+needs to act than the one after it:
 
-| step                      | the alert given to the renderer                                |
-|---------------------------|----------------------------------------------------------------|
-| (none)                    | the full alert                                                 |
-| `Step(n)`, n = 8192 … 32  | `sequence.events` cut to `@timestamp` + `event.id`; every      |
-|                           | string cut to n characters (ending `…`)                        |
-| `Step(n, essential=True)` | only the `ESSENTIAL` fields (who, what, where, ids); strings   |
-|                           | cut to n = 256 … 16                                            |
+| step                          | what the renderer gets                                      |
+|-------------------------------|-------------------------------------------------------------|
+| (none)                        | the alert as given                                          |
+| `Step("all")`                 | optional detail dropped: `sequence.events` cut to their     |
+|                               | `@timestamp` + `event.id`; descriptions, notes, references, |
+|                               | `*.args` removed                                            |
+| `Step("essential")`           | only `ESSENTIAL` fields, ids, times, IPs, ports and SHA-256 |
+| `Step("essential", n)`        | n = 4096 … 32: every unprotected string longer than n is    |
+|                               | cut **from the middle** (`head…tail`): both ends are kept,  |
+|                               | since the URL at the end of a command line is the IOC       |
+| `Step(…, events="count")`     | `sequence.events` replaced by `sequence.event_count`        |
+| `Step("minimal", …)`          | only `MINIMAL` fields, ids, times, IPs, ports and SHA-256   |
+| `Step(…, names=64)`, then 32  | last resort: host/user/rule names cut from the middle too,  |
+|                               | other strings to 16 characters                              |
 
-Strings are cut before any escaping, so an escape sequence is never split. File outputs keep
-the full alert; syslog and webhooks degrade.
+**Never cut** (`is_protected`): the alert id (`event.id`), `rule.id`, timestamps, hashes
+(`*.hash.*`), IP addresses and ports (`*.ip`, `*.port`). `rule.name`, `host.*` and `user.*`
+are cut only by the very last step, which no realistic alert reaches. If even that does not
+fit, the caller sends nothing and says so (syslog rejects the alert with its size).
+
+Strings are cut before any escaping, so an escape sequence is never split.
+
+`compact(alert)` is the syslog JSON payload's default document: the key fields and the
+matched events' ids, about a quarter of the full alert, so a typical alert fits rsyslog's
+default 8 kB message size without shrinking. File outputs and webhooks keep the full alert.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from connector.ecsutil import flatten, nest
-from connector.outputs.formats import shorten
 
 __all__ = [
+    "COMPACT",
     "ESSENTIAL",
+    "MARKER",
+    "MINIMAL",
     "STEPS",
     "Step",
+    "compact",
+    "cut_middle",
     "degrade",
     "essential",
+    "is_protected",
     "json_bytes",
     "reduce_events",
     "shorten_strings",
     "utf8",
 ]
 
+MARKER = "…"
+
+# Never cut: what a receiver deduplicates, joins and pivots on.
+_PROTECTED_EXACT = frozenset(
+    {"@timestamp", "event.id", "event.created", "event.start", "event.end", "event.ingested"}
+    | {"rule.id", "rule.uuid"}
+)
+_PROTECTED = re.compile(r"(^|\.)(ip|port|timestamp)$|(^|\.)hash\.[a-z0-9_]+$")
+# Cut only by the last step: names of who and where.
+_NAMES = frozenset({"rule.name", "host.name", "host.id", "user.name", "user.domain"})
+
+# What a receiver needs to act on the alert; with the protected keys below, the essential form.
 ESSENTIAL = frozenset(
     {
-        "@timestamp",
         "message",
-        "tags",
         "event.kind",
-        "event.id",
-        "event.created",
         "event.risk_score",
-        "rule.id",
         "rule.name",
         "rule.severity",
         "host.name",
@@ -57,24 +86,106 @@ ESSENTIAL = frozenset(
         "process.pid",
         "process.command_line",
         "process.parent.name",
-        "destination.ip",
-        "destination.port",
-        "sentinel_one.storyline.id",
+        "destination.domain",
+        "file.path",
+        "url.full",
+        "dns.question.name",
+        "registry.path",
+        "sequence.join_key",
+        "sequence.event_count",
     }
 )
+# The last resort before names are cut: who, what, where, and the protected keys.
+MINIMAL = frozenset(
+    {
+        "rule.name",
+        "rule.severity",
+        "host.name",
+        "host.id",
+        "user.name",
+        "user.domain",
+        "process.name",
+        "process.pid",
+        "process.command_line",
+        "destination.domain",
+        "file.path",
+        "url.full",
+        "sequence.event_count",
+    }
+)
+# Protected keys the essential form keeps: every id, time, address and port, and SHA-256
+# hashes (MD5/SHA-1 and the parent's hashes are never cut, but the essential form leaves
+# them out).
+_ESSENTIAL_PROTECTED = re.compile(r"(^|\.)(ip|port)$|(^|\.)hash\.sha256$")
+# The compact document adds the rest of who/what/where (not: args, OS details, signatures).
+COMPACT = ESSENTIAL | {
+    "tags",
+    "threat",
+    "event.reason",
+    "event.duration",
+    "process.entity_id",
+    "process.executable",
+    "process.parent.executable",
+    "network.transport",
+    "network.protocol",
+    "network.direction",
+    "dll.path",
+    "sentinel_one.storyline.id",
+    "sentinel_one.site.id",
+    "rule.risk_score",
+    "rule.author",
+    "rule.license",
+    "host.hostname",
+    "host.os.type",
+    "process.start",
+    "process.user.name",
+    "process.parent.entity_id",
+    "process.parent.pid",
+    "process.parent.command_line",
+    "file.name",
+    "dll.name",
+    "registry.value",
+    "registry.data.strings",
+    "url.domain",
+    "sentinel_one.console_url",
+}
+_COMPACT_PREFIXES = ("kibana.alert.suppression.",)
+# Dropped by the first step wherever they appear (nested keys): detail, not evidence.
+_OPTIONAL_KEYS = frozenset({"description", "note", "reference", "references", "args", "setup"})
+
+
+def is_protected(key: str) -> bool:
+    """True for a dotted key whose value is never cut (ids, timestamps, hashes, IPs, ports)."""
+    return (
+        key in _PROTECTED_EXACT
+        or key.endswith((".event.id", ".@timestamp"))
+        or _PROTECTED.search(key) is not None
+    )
+
+
+def _essential_protected(key: str) -> bool:
+    return key in _PROTECTED_EXACT or _ESSENTIAL_PROTECTED.search(key) is not None
 
 
 @dataclass(frozen=True)
 class Step:
-    """One degradation: cut strings to `max_chars`; keep only ESSENTIAL fields if set."""
+    """One degradation of the alert (see the module table)."""
 
-    max_chars: int
-    essential: bool = False
+    fields: Literal["all", "essential", "minimal"] = "all"
+    max_chars: int | None = None
+    events: Literal["stubs", "count"] = "stubs"
+    names: int | None = None
 
 
-STEPS: tuple[Step, ...] = tuple(
-    Step(n) for n in (8192, 4096, 2048, 1024, 512, 256, 128, 64, 32)
-) + tuple(Step(n, essential=True) for n in (256, 128, 64, 32, 16))
+STEPS: tuple[Step, ...] = (
+    Step("all"),
+    Step("essential"),
+    *(Step("essential", n) for n in (4096, 2048, 1024, 512, 256, 128, 64, 32)),
+    Step("essential", 32, "count"),
+    Step("minimal", 32, "count"),
+    Step("minimal", 32, "count", names=64),
+    Step("minimal", 16, "count", names=32),
+)
 
 
 def utf8(text: str) -> bytes:
@@ -88,6 +199,18 @@ def json_bytes(doc: Any) -> bytes:
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def cut_middle(text: str, max_chars: int | None) -> str:
+    """At most `max_chars` characters, keeping both ends around `MARKER`; None = no limit.
+
+    The tail gets the extra character: the end of a command line is often the IOC.
+    """
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    keep = max(max_chars - len(MARKER), 2)
+    head = keep // 2
+    return text[:head] + MARKER + text[len(text) - (keep - head) :]
 
 
 def reduce_events(alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -111,19 +234,78 @@ def _event_stub(event: Any) -> Any:
     return stub
 
 
-def essential(alert: Mapping[str, Any]) -> dict[str, Any]:
-    """Only the ESSENTIAL fields of the alert, nested again."""
-    return nest({k: v for k, v in flatten(alert).items() if k in ESSENTIAL})
+def _count_events(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """`sequence.events` replaced by their number (`sequence.event_count`)."""
+    out = dict(doc)
+    sequence = out.get("sequence")
+    if isinstance(sequence, Mapping) and isinstance(sequence.get("events"), list):
+        rest = {k: v for k, v in sequence.items() if k != "events"}
+        out["sequence"] = {**rest, "event_count": len(sequence["events"])}
+    return out
 
 
-def shorten_strings(value: Any, max_chars: int) -> Any:
-    """A copy with every string value (not key) cut to `max_chars` characters."""
-    if isinstance(value, str):
-        return shorten(value, max_chars)
+def _drop_optional(value: Any) -> Any:
+    """A copy without optional detail keys, at any depth (sequence events are stubs by now)."""
     if isinstance(value, Mapping):
-        return {k: shorten_strings(v, max_chars) for k, v in value.items()}
+        return {k: _drop_optional(v) for k, v in value.items() if k not in _OPTIONAL_KEYS}
+    if isinstance(value, list):
+        return [_drop_optional(v) for v in value]
+    return value
+
+
+def _select(
+    alert: Mapping[str, Any],
+    keep: frozenset[str],
+    prefixes: tuple[str, ...],
+    protected: Callable[[str], bool],
+) -> Any:
+    """Only the kept (or protected) dotted keys, nested again; events as stubs."""
+    doc = _drop_optional(reduce_events(alert))
+    flat = flatten(doc)
+    chosen = {
+        key: value
+        for key, value in flat.items()
+        if key in keep or protected(key) or key.startswith(prefixes)
+    }
+    out = nest(chosen)
+    sequence = doc.get("sequence")
+    if isinstance(sequence, Mapping) and "events" in sequence:
+        out.setdefault("sequence", {})["events"] = sequence["events"]
+    return out
+
+
+def essential(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the ESSENTIAL and protected fields, nested again; events as stubs."""
+    selected: dict[str, Any] = _select(alert, ESSENTIAL, (), _essential_protected)
+    return selected
+
+
+def compact(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """The compact syslog document: COMPACT and protected fields, events as stubs."""
+    selected: dict[str, Any] = _select(alert, COMPACT, _COMPACT_PREFIXES, is_protected)
+    return selected
+
+
+def shorten_strings(
+    value: Any, max_chars: int | None, *, names: int | None = None, key: str = ""
+) -> Any:
+    """A copy with every unprotected string value cut from the middle to `max_chars`.
+
+    Protected keys (`is_protected`) are never cut; names (host, user, rule name) only when
+    `names` is set. Keys are never changed.
+    """
+    if isinstance(value, str):
+        if is_protected(key):
+            return value
+        limit = names if key in _NAMES else max_chars
+        return cut_middle(value, limit)
+    if isinstance(value, Mapping):
+        return {
+            k: shorten_strings(v, max_chars, names=names, key=f"{key}.{k}" if key else str(k))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [shorten_strings(v, max_chars) for v in value]
+        return [shorten_strings(v, max_chars, names=names, key=key) for v in value]
     return value
 
 
@@ -131,5 +313,13 @@ def degrade(alert: Mapping[str, Any], step: Step | None) -> Mapping[str, Any]:
     """The alert as `step` degrades it (see the module table); None returns it unchanged."""
     if step is None:
         return alert
-    doc = essential(alert) if step.essential else reduce_events(alert)
-    return dict(shorten_strings(doc, step.max_chars))
+    if step.fields != "all":
+        keep = ESSENTIAL if step.fields == "essential" else MINIMAL
+        doc: Mapping[str, Any] = _select(alert, keep, (), _essential_protected)
+    else:
+        doc = _drop_optional(reduce_events(alert))
+    if step.events == "count":
+        doc = _count_events(doc)
+    if step.max_chars is None and step.names is None:
+        return doc
+    return dict(shorten_strings(doc, step.max_chars, names=step.names))

@@ -214,6 +214,7 @@ class SyslogOutput:
             bom=config.bom,
             max_bytes=self._max_bytes,
             shrink=config.oversize == "shrink",
+            document=config.document,
         )
         self._frame = _framing(config)
         self._monotonic = monotonic

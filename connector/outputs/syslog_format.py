@@ -13,7 +13,8 @@ RFC 5424 (default):
 | PROCID    | `-`: a run PID would make a re-render differ, and the outbox re-sends bytes    |
 | MSGID     | `ALERT`, or `TEST` for the `check --send-test` alert                           |
 | SD        | `id`, `rule`, `severity`, `host`, `agentId`, `riskScore` (+ `truncated`, `origLen`) |
-| MSG       | the payload: compact JSON, CEF or LEEF (optionally after a UTF-8 BOM)          |
+| MSG       | the payload: JSON, CEF or LEEF (optionally after a UTF-8 BOM); JSON is the     |
+|           | compact document (`shrink.compact`) unless `document="full"`                   |
 
 Header fields keep only ASCII 33–126 (others become `_`), are cut to their RFC caps, and are
 `-` when empty. SD values turn control characters into spaces, are capped at 256 characters and
@@ -34,8 +35,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from connector.logsetup import once
 from connector.outputs.formats import render_cef, render_leef, severity_of
-from connector.outputs.shrink import STEPS, Step, degrade, json_bytes, utf8
+from connector.outputs.shrink import STEPS, Step, compact, cut_middle, degrade, json_bytes, utf8
 from connector.timeutil import format_utc, to_datetime
 
 __all__ = [
@@ -56,6 +58,7 @@ _CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 _NOT_TAG = re.compile(r"[^A-Za-z0-9_.-]")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SD_VALUE_CHARS = 256
+_SD_IDS = frozenset({"id", "rule"})
 
 Payload = Literal["json", "cef", "leef"]
 _PAYLOADS: dict[str, Callable[[Mapping[str, Any]], bytes]] = {
@@ -75,9 +78,10 @@ def sd_name(text: str, cap: int = 32) -> str:
     return _NOT_SD_NAME.sub("", text)[:cap]
 
 
-def sd_value(text: str) -> str:
-    """An SD PARAM-VALUE: controls → space, capped, then `\\`, `"` and `]` escaped."""
-    text = _CONTROLS.sub(" ", text)[:_SD_VALUE_CHARS]
+def sd_value(text: str, cap: int = _SD_VALUE_CHARS) -> str:
+    """An SD PARAM-VALUE: controls → space, capped (from the middle), then `\\`, `"` and `]`
+    escaped."""
+    text = cut_middle(_CONTROLS.sub(" ", text), cap)
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 
@@ -113,9 +117,12 @@ class SyslogFormatter:
     bom: bool = False
     max_bytes: int = 8192
     shrink: bool = True
+    document: Literal["compact", "full"] = "compact"
 
     def render(self, alert: Mapping[str, Any]) -> bytes:
         """The message; shrunk and marked when over `max_bytes` (see the module docstring)."""
+        if self.payload == "json" and self.document == "compact":
+            alert = compact(alert)
         full = self._build(alert, None, None)
         if len(full) <= self.max_bytes or not self.shrink:
             return full
@@ -129,6 +136,7 @@ class SyslogFormatter:
                     len(full),
                     len(candidate),
                     self.max_bytes,
+                    extra=once(f"syslog-shrunk-{self.max_bytes}-{self.payload}"),
                 )
                 return candidate
         log.warning(
@@ -144,12 +152,12 @@ class SyslogFormatter:
         if self.format == "rfc3164":
             return self._header_3164(alert) + body
         bom = _BOM if self.bom else b""
-        return self._header_5424(alert, orig) + b" " + bom + body
+        return self._header_5424(alert, step, orig) + b" " + bom + body
 
     def _pri(self, alert: Mapping[str, Any]) -> str:
         return f"<{self.facility * 8 + severity_of(alert).syslog}>"
 
-    def _header_5424(self, alert: Mapping[str, Any], orig: int | None) -> bytes:
+    def _header_5424(self, alert: Mapping[str, Any], step: Step | None, orig: int | None) -> bytes:
         created = _created(alert)
         fields = [
             self._pri(alert) + "1",
@@ -158,15 +166,23 @@ class SyslogFormatter:
             header_field(self.app_name, 48),
             "-",
             "TEST" if _is_test(alert) else "ALERT",
-            self._structured_data(alert, orig),
+            self._structured_data(alert, step, orig),
         ]
         return utf8(" ".join(fields))
 
-    def _structured_data(self, alert: Mapping[str, Any], orig: int | None) -> str:
+    def _structured_data(
+        self, alert: Mapping[str, Any], step: Step | None, orig: int | None
+    ) -> str:
         params = _sd_params(alert)
         if orig is not None:
             params += [("truncated", "1"), ("origLen", str(orig))]
-        body = "".join(f' {name}="{sd_value(value)}"' for name, value in params if value)
+        # A shrunk message caps SD host names too (the ids are never cut).
+        cap = _SD_VALUE_CHARS if step is None else (step.names or 64)
+        body = "".join(
+            f' {name}="{sd_value(value, _SD_VALUE_CHARS if name in _SD_IDS else cap)}"'
+            for name, value in params
+            if value
+        )
         return f"[{sd_name(self.sd_id) or 'alert'}{body}]"
 
     def _header_3164(self, alert: Mapping[str, Any]) -> bytes:

@@ -25,6 +25,7 @@ from connector.outputs.formats import (
     render_leef,
     severity_of,
 )
+from connector.outputs.shrink import cut_middle
 from connector.outputs.syslog_format import SyslogFormatter, frame_lf, frame_octet, sd_value
 from tests.outputs.golden import RENDERERS, cases, expected_path, load_alert
 from tests.outputs.parsers import parse_5424, parse_cef, parse_leef, split_octet_frames
@@ -97,7 +98,7 @@ def test_leef_values_have_no_escaping_only_replacements(raw: str, clean: str) ->
         ("a]b", "a\\]b"),
         ("a\\b", "a\\\\b"),
         ("a\nb", "a b"),
-        ("x" * 300, "x" * 256),
+        ("a" * 150 + "x" * 150, "a" * 127 + "…" + "x" * 128),
     ],
 )
 def test_sd_value_escaping(raw: str, escaped: str) -> None:
@@ -282,7 +283,7 @@ def _check_leef(line: str, values: dict[str, str]) -> None:
 
 
 def _sd_expected(text: str) -> str:
-    return _spaces(text)[:256]
+    return cut_middle(_spaces(text), 256)
 
 
 def _check_5424(message: bytes, alert: dict[str, Any], values: dict[str, str]) -> None:
@@ -350,4 +351,4 @@ def test_100_kb_values_round_trip_in_every_format(field: str) -> None:
 
 def test_cef_header_name_is_capped(alert: dict[str, Any]) -> None:
     alert["rule"]["name"] = "N" * 2000
-    assert parse_cef(render_cef(alert)).header[5] == "N" * 511 + "…"
+    assert parse_cef(render_cef(alert)).header[5] == "N" * 255 + "…" + "N" * 256
