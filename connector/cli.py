@@ -2,8 +2,12 @@
 
 The CLI is thin. Every command returns an exit code; `main()` catches the root
 `ConnectorError` once and turns it into that error's exit code with a one-line message on
-stderr. Only an unexpected exception (a bug, exit 1) prints a traceback, with a hint to run
-with `--log-level debug`.
+stderr (a JSON object with `--log-format json`). Only an unexpected exception (a bug, exit 1)
+prints a traceback, with a hint to run with `--log-level debug`.
+
+Global options (`--config`, `--log-level`, `--log-format`) may also follow the command
+(`s1-connector poll --config X`): `hoist_global_options` moves them in front before click
+parses, up to a `--`.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ import click
 
 from connector import __version__
 from connector.errors import EXIT_BUG, EXIT_OK, EXIT_USAGE, ConfigError, ConnectorError
-from connector.logsetup import redact, setup_logging
+from connector.logsetup import redact, setup_logging, status_line
 
 if TYPE_CHECKING:
     from connector.config import Config
 
-__all__ = ["AppContext", "cli", "main"]
+__all__ = ["AppContext", "cli", "hoist_global_options", "main"]
 
 log = logging.getLogger("connector")
 DEFAULT_CONFIG = "s1-connector.toml"
@@ -49,7 +53,8 @@ class AppContext:
         if not self.config_path.exists():
             raise ConfigError(
                 f"config file not found: {self.config_path} "
-                f"(use --config PATH or $S1_CONNECTOR_CONFIG; see config.example.toml)"
+                "(use --config PATH or $S1_CONNECTOR_CONFIG; "
+                "`s1-connector init` writes a commented example)"
             )
         return load_config(self.config_path)
 
@@ -96,30 +101,78 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(run(argv))
 
 
+_GLOBAL_OPTIONS = ("--config", "--log-level", "--log-format")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options found after the command in front of it (`--` stops the search).
+
+    `["poll", "--config", "x.toml"]` → `["--config", "x.toml", "poll"]`; the `--opt=value`
+    form too. Everything else keeps its order.
+    """
+    hoisted: list[str] = []
+    rest: list[str] = []
+    index, seen_command = 0, False
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_OPTIONS:
+            takes_next = "=" not in arg and index + 1 < len(args)
+            pair = args[index : index + (2 if takes_next else 1)]
+            (hoisted if seen_command else rest).extend(pair)
+            index += len(pair)
+            continue
+        seen_command = seen_command or not arg.startswith("-")
+        rest.append(arg)
+        index += 1
+    return hoisted + rest
+
+
+def _json_logs(args: list[str]) -> bool:
+    """Whether these arguments ask for JSON logs (known before click has parsed them)."""
+    for index, arg in enumerate(args):
+        if arg == "--log-format=json" or (
+            arg == "--log-format" and args[index + 1 : index + 2] == ["json"]
+        ):
+            return True
+    return False
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code instead of exiting (for tests and `main`)."""
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    if _json_logs(args):
+        setup_logging("info", "json")  # usage errors are reported as JSON too
     try:
-        result = cli.main(args=argv, prog_name="s1-connector", standalone_mode=False)
+        result = cli.main(args=args, prog_name="s1-connector", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.Abort:
-        click.echo("s1-connector: interrupted", err=True)
-        return 130
-    except KeyboardInterrupt:
-        click.echo("s1-connector: interrupted", err=True)
+    except (click.Abort, KeyboardInterrupt):
+        status_line("s1-connector: interrupted", level="error", exit_code=130)
         return 130
     except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code if exc.exit_code else EXIT_USAGE
+        code = exc.exit_code if exc.exit_code else EXIT_USAGE
+        if _json_logs(args):
+            status_line(f"s1-connector: {exc.format_message()}", level="error", exit_code=code)
+        else:
+            exc.show()
+        return code
     except ConnectorError as exc:
-        click.echo(f"s1-connector: error: {redact(str(exc))}", err=True)
+        status_line(f"s1-connector: error: {exc}", level="error", exit_code=exc.exit_code)
         log.debug("error detail", exc_info=True)
         return exc.exit_code
     except Exception:  # a bug: show where, say how to learn more
-        click.echo(redact(traceback.format_exc()), err=True)
-        click.echo(
+        trace = redact(traceback.format_exc())
+        if not _json_logs(args):
+            click.echo(trace, err=True)
+        status_line(
             "s1-connector: internal error (a bug). Run again with --log-level debug and report it.",
-            err=True,
+            level="error",
+            exit_code=EXIT_BUG,
+            traceback=trace,
         )
         return EXIT_BUG
     return result if isinstance(result, int) else EXIT_OK

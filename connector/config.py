@@ -385,6 +385,10 @@ def _describe(error: Any) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"
+    elif error["type"] in ("union_tag_not_found", "union_tag_invalid"):
+        found = error.get("ctx", {}).get("tag")
+        what = f"unknown output type {found!r}" if found is not None else "missing key 'type'"
+        message = f'{what}: each [[outputs]] needs type = "webhook", "syslog" or "file"'
     return f"{location}: {message}" if location else message
 
 

@@ -89,7 +89,9 @@ def test_check_send_test_through_a_file_output(
     assert "TEST" in alert["rule"]["name"].upper()
 
 
-def test_check_send_test_failure_is_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_send_test_to_an_unreachable_receiver_is_69(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with socket.socket() as probe:  # a loopback port with nobody listening
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -97,8 +99,9 @@ def test_check_send_test_failure_is_3(tmp_path: Path, capsys: pytest.CaptureFixt
         tmp_path,
         f'[[outputs]]\ntype = "syslog"\nhost = "127.0.0.1"\nport = {port}\ntransport = "tcp"\n',
     )
-    assert cli_module.run(["--config", config, "check", "--send-test"]) == 3
-    assert "test alert" in capsys.readouterr().out
+    assert cli_module.run(["--config", config, "check", "--send-test"]) == 69
+    out = capsys.readouterr().out
+    assert "cannot connect" in out and "test alert retry" in out
 
 
 def test_state_show_and_reset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from connector.commands import auth, check, rules, run, simulate, state
+from connector.commands import auth, check, init, rules, run, simulate, state
 
 __all__ = ["register"]
 
@@ -13,6 +13,7 @@ def register(root: click.Group) -> None:
     """Attach every command to the root group."""
     root.add_command(auth.auth)
     root.add_command(check.check)
+    root.add_command(init.init)
     root.add_command(run.poll_command)
     root.add_command(run.hunt_command)
     root.add_command(run.replay_command)

@@ -1,12 +1,26 @@
-"""`s1-connector check`: can this configuration run? Config, rules, token, console, outputs.
+"""`s1-connector check`: will `poll` work with this configuration? Nothing is sent by default.
 
-Each line says what was checked and the outcome; the exit code is the most actionable
-failure (78 config/rules/token, 77 credentials refused, 69 console unreachable, 3 an output
-failed the test alert), 0 when everything passed.
+| check    | fails (one line each) when                                              | exit |
+|----------|-------------------------------------------------------------------------|------|
+| config   | the file is missing or invalid                                          | 78   |
+| rules    | a rule does not compile; a `[rules] paths` entry holds no loadable rule | 78   |
+| state    | the store's file or folder is not writable                              | 78   |
+| token    | no API token is found                                                   | 78   |
+| console  | unreachable (69) or the token is refused (77)                           |      |
+| output   | a secret variable is unset or malformed (78); a syslog TCP/TLS or       |      |
+|          | webhook endpoint refuses the connection (69) or its TLS handshake fails |      |
+|          | (78); with `--send-test`, the marked test alert is not delivered (3)    |      |
+
+Outputs are probed by connecting (and shaking hands for TLS) only; `--send-test` also sends a
+clearly marked test alert through each. The exit code is the most actionable failure, 0 when
+everything passed. `--json` prints one JSON document on stdout instead of the lines:
+`{"ok": bool, "exit_code": int, "checks": [{"check", "ok", "detail"}...]}`.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +31,7 @@ from connector.cli import AppContext
 from connector.errors import (
     EXIT_CONFIG,
     EXIT_PARTIAL,
+    ConfigError,
     ConnectorError,
     SecretError,
     most_actionable,
@@ -32,66 +47,140 @@ __all__ = ["check"]
 TOKEN_EXPIRY_WARNING = timedelta(days=14)
 
 
+@dataclass(frozen=True)
+class Line:
+    """One checked thing: `code` is the exit code its failure maps to (0 when ok)."""
+
+    check: str
+    ok: bool
+    detail: str
+    code: int = 0
+
+    def text(self) -> str:
+        return (
+            f"{self.check}: {self.detail}" if self.ok else f"{self.check}: FAILED — {self.detail}"
+        )
+
+
+@dataclass
+class Report:
+    lines: list[Line] = field(default_factory=list)
+
+    def ok(self, check: str, detail: str) -> None:
+        self.lines.append(Line(check, True, detail))
+
+    def fail(self, check: str, detail: str, code: int) -> int:
+        self.lines.append(Line(check, False, detail, code))
+        return code
+
+    @property
+    def exit_code(self) -> int:
+        return most_actionable([line.code for line in self.lines if not line.ok])
+
+
 @click.command()
 @click.option("--send-test", is_flag=True, help="Send a marked test alert through every output.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.pass_obj
-def check(app: AppContext, send_test: bool) -> int:
-    """Verify config, rules, token, console reach and permissions, and the outputs."""
-    config = app.config()
-    click.echo(f"config: ok ({app.config_path})")
-    codes = [_check_rules(config), _check_source(config), _check_outputs(config, send_test)]
-    code = most_actionable([c for c in codes if c])
-    click.echo("check: all good" if code == 0 else f"check: problems found (exit {code})")
+def check(app: AppContext, send_test: bool, as_json: bool) -> int:
+    """Verify config, rules, state, token, console, and that every output can be reached."""
+    report = Report()
+    try:
+        config = app.config()
+    except ConfigError as exc:
+        report.fail("config", str(exc), exc.exit_code)
+    else:
+        report.ok("config", f"ok ({app.config_path})")
+        _check_rules(config, report)
+        _check_state(config, report)
+        _check_source(config, report)
+        _check_outputs(config, send_test, report)
+    code = report.exit_code
+    if as_json:
+        doc = {"ok": code == 0, "exit_code": code, "checks": [_json(x) for x in report.lines]}
+        click.echo(json.dumps(doc, ensure_ascii=False))
+    else:
+        for line in report.lines:
+            click.echo(line.text())
+        click.echo("check: all good" if code == 0 else f"check: problems found (exit {code})")
     return code
 
 
-def _check_rules(config: Config) -> int:
+def _json(line: Line) -> dict[str, object]:
+    doc = asdict(line)
+    doc.pop("code")
+    return doc
+
+
+def _check_rules(config: Config, report: Report) -> None:
     from connector.detection.check import check_rule  # noqa: PLC0415 - lazy: start-up time
     from connector.detection.rules import load_rules  # noqa: PLC0415 - lazy: start-up time
 
+    failed = False
+    for path in config.rules.paths:  # each path on its own: one line per bad path
+        try:
+            found = load_rules(False, [path], ())
+        except ConnectorError as exc:
+            failed = bool(report.fail("rules", str(exc), exc.exit_code))
+            continue
+        if not found:
+            failed = bool(report.fail("rules", f"{path} holds no loadable rule", EXIT_CONFIG))
+    if failed:
+        return
     try:
         rules = load_rules(config.rules.builtin, config.rules.paths, config.rules.disabled)
     except ConnectorError as exc:
-        click.echo(f"rules: FAILED — {exc}")
-        return exc.exit_code
+        report.fail("rules", str(exc), exc.exit_code)
+        return
     broken = [c for c in map(check_rule, rules) if not c.ok]
-    for failed in broken:
-        click.echo(f"rules: FAILED — {failed.error}")
-    click.echo(f"rules: {len(rules) - len(broken)}/{len(rules)} compile")
-    return EXIT_CONFIG if broken or not rules else 0
+    for bad in broken:
+        report.fail("rules", str(bad.error), EXIT_CONFIG)
+    if not rules:
+        report.fail("rules", "no rule is loaded (builtin = false and no paths)", EXIT_CONFIG)
+    elif not broken:
+        report.ok("rules", f"{len(rules)}/{len(rules)} compile")
 
 
-def _check_source(config: Config) -> int:
+def _check_state(config: Config, report: Report) -> None:
+    from connector.outputs.probe import writable  # noqa: PLC0415 - lazy: start-up time
+
+    problem = writable(Path(config.state.path))
+    if problem:
+        report.fail("state", problem, EXIT_CONFIG)
+    else:
+        report.ok("state", f"{config.state.path} is writable")
+
+
+def _check_source(config: Config, report: Report) -> None:
     from connector.secrets import resolve_token  # noqa: PLC0415 - lazy: start-up time
 
-    click.echo(f"source: {config.source.kind}")
+    report.ok("source", config.source.kind)
     if config.source.kind == "cloud-funnel":
-        return _check_cloud_funnel(config)
+        _check_cloud_funnel(config, report)
+        return
     if not config.console.url:
-        click.echo("console: FAILED — [console] url is not set")
-        return EXIT_CONFIG
+        report.fail("console", "[console] url is not set", EXIT_CONFIG)
+        return
     try:
         token = resolve_token(config.console.url, config.console.token_file)
     except SecretError as exc:
-        click.echo(f"token: MISSING — {exc}")
-        return exc.exit_code
-    click.echo(f"token: from {token.source}, fingerprint {token.fingerprint}")
-    return _check_console(config, token)
+        report.fail("token", str(exc), exc.exit_code)
+        return
+    report.ok("token", f"from {token.source}, fingerprint {token.fingerprint}")
+    _check_console(config, token, report)
 
 
-def _check_cloud_funnel(config: Config) -> int:
+def _check_cloud_funnel(config: Config, report: Report) -> None:
     location = config.cloud_funnel.location
     if location.startswith("s3://"):
-        click.echo(f"cloud funnel: {location} (S3; objects are listed at poll time)")
-        return 0
-    if not Path(location).is_dir():
-        click.echo(f"cloud funnel: FAILED — {location} is not a folder")
-        return EXIT_CONFIG
-    click.echo(f"cloud funnel: folder {location} exists")
-    return 0
+        report.ok("cloud funnel", f"{location} (S3; objects are listed at poll time)")
+    elif not Path(location).is_dir():
+        report.fail("cloud funnel", f"{location} is not a folder", EXIT_CONFIG)
+    else:
+        report.ok("cloud funnel", f"folder {location} exists")
 
 
-def _check_console(config: Config, token: ResolvedSecret) -> int:
+def _check_console(config: Config, token: ResolvedSecret, report: Report) -> None:
     """One cheap authenticated call: the token's own details (also gives its expiry)."""
     from connector.sources.base import SourceStats  # noqa: PLC0415 - lazy: start-up time
     from connector.sources.http import HttpClient  # noqa: PLC0415 - lazy: start-up time
@@ -105,42 +194,46 @@ def _check_console(config: Config, token: ResolvedSecret) -> int:
             body={"data": {"apiToken": token.value.get_secret_value()}},
         )
     except ConnectorError as exc:
-        click.echo(f"console: FAILED — {exc}")
-        return exc.exit_code
+        report.fail("console", str(exc), exc.exit_code)
+        return
     finally:
         client.close()
-    click.echo(f"console: reachable at {config.console.url}; token accepted")
-    _report_expiry(body)
-    return 0
+    report.ok("console", f"reachable at {config.console.url}; token accepted")
+    _report_expiry(body, report)
 
 
-def _report_expiry(body: object) -> None:
+def _report_expiry(body: object, report: Report) -> None:
     data = body.get("data") if isinstance(body, dict) else None
     expires = to_datetime(data.get("expiresAt")) if isinstance(data, dict) else None
     if expires is None:
         return
     left = expires - datetime.now(UTC)
     warning = "  WARNING: renew it soon" if left < TOKEN_EXPIRY_WARNING else ""
-    click.echo(f"token: expires {expires:%Y-%m-%d} ({left.days} days){warning}")
+    report.ok("token", f"expires {expires:%Y-%m-%d} ({left.days} days){warning}")
 
 
-def _check_outputs(config: Config, send_test: bool) -> int:
+def _check_outputs(config: Config, send_test: bool, report: Report) -> None:
     from connector.outputs import send_test_alert  # noqa: PLC0415 - lazy: start-up time
     from connector.outputs.base import Outcome  # noqa: PLC0415 - lazy: start-up time
+    from connector.outputs.probe import probe_output  # noqa: PLC0415 - lazy: start-up time
 
     enabled = [o for o in config.outputs if o.enabled]
     if not enabled:
-        click.echo("outputs: none configured (alerts are only logged)")
-        return 0
+        report.ok("outputs", "none configured (alerts are only logged)")
+        return
     for output in enabled:
-        click.echo(f"output {output.name}: {output.type}")
+        probe = probe_output(output)
+        where = f"output {output.name}"
+        if probe.ok:
+            report.ok(where, probe.detail)
+        else:
+            report.fail(where, probe.detail, probe.code)
     if not send_test:
-        return 0
-    failed = 0
+        return
     for name, answer in send_test_alert(enabled, created=datetime.now(UTC)).items():
-        status = "delivered" if answer.outcome is Outcome.DELIVERED else answer.outcome.value
-        click.echo(
-            f"output {name}: test alert {status}{' — ' + answer.reason if answer.reason else ''}"
-        )
-        failed += answer.outcome is not Outcome.DELIVERED
-    return EXIT_PARTIAL if failed else 0
+        where = f"output {name}"
+        if answer.outcome is Outcome.DELIVERED:
+            report.ok(where, "test alert delivered")
+        else:
+            reason = f" — {answer.reason}" if answer.reason else ""
+            report.fail(where, f"test alert {answer.outcome.value}{reason}", EXIT_PARTIAL)

@@ -44,9 +44,16 @@ def webhook_id(alert_id: str, output_name: str) -> str:
 def standard_key(secret: SecretStr, where: str) -> bytes:
     """The HMAC key of a Standard Webhooks secret (`whsec_` + base64).
 
-    Raises SecretError naming `where` (never the secret) when it is not valid base64.
+    Raises SecretError naming `where` (never the secret) when it lacks the prefix or is not
+    valid base64.
     """
-    text = secret.get_secret_value().removeprefix(_SECRET_PREFIX)
+    value = secret.get_secret_value()
+    if not value.startswith(_SECRET_PREFIX):
+        raise SecretError(
+            f"{where}: the webhook secret does not start with 'whsec_' (a Standard Webhooks "
+            "secret is 'whsec_' + base64); use signature = 'github' or 'stripe' for raw secrets"
+        )
+    text = value.removeprefix(_SECRET_PREFIX)
     try:
         key = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -41,6 +41,7 @@ __all__ = ["SyslogConnection", "SyslogOutput", "tls_context"]
 
 log = logging.getLogger(__name__)
 WRITE_TIMEOUT_S = 30.0
+_CLOSE_NOTIFY_TIMEOUT_S = 2.0
 
 
 def tls_context(config: SyslogOutputConfig) -> ssl.SSLContext:
@@ -175,9 +176,18 @@ class SyslogConnection:
         return data == b""
 
     def close(self) -> None:
+        """Close; a TLS connection first sends close_notify (`unwrap`), so the receiver sees
+        an orderly end rather than a truncated stream (rsyslog logs errors otherwise)."""
         sock, self._sock = self._sock, None
         if sock is None:
             return
+        if isinstance(sock, ssl.SSLSocket):
+            try:
+                sock.settimeout(_CLOSE_NOTIFY_TIMEOUT_S)
+                sock.unwrap().close()
+                return
+            except (OSError, ValueError) as exc:  # peer already gone: nothing to notify
+                log.debug("syslog %s: TLS shutdown failed: %s", self.where, _describe(exc))
         try:
             sock.close()
         except OSError as exc:  # closing a broken socket; nothing left to deliver on it

@@ -6,8 +6,6 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 
-import click
-
 from connector.config import Config
 from connector.delivery import deliver_outbox
 from connector.detection.model import Rule
@@ -19,6 +17,7 @@ from connector.errors import (
     EXIT_PERM,
     ConnectorError,
 )
+from connector.logsetup import report_repeats, status_line
 from connector.ops import RunSummary, write_textfile
 from connector.outputs import open_output
 from connector.outputs.base import Output
@@ -73,7 +72,8 @@ def open_outputs(config: Config) -> Iterator[list[Output]]:
 
 
 def finish_run(summary: RunSummary, config: Config | None, store: StateStore | None) -> None:
-    click.echo(summary.line(), err=True)
+    report_repeats()
+    status_line(summary.line(), summary=summary.as_dict())
     if store is not None:
         try:
             store.record_run(summary.command, summary.started, summary.exit_code, summary.as_dict())

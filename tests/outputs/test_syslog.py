@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -264,3 +266,35 @@ def test_a_failed_write_reconnects_once_and_resends(
     assert answers[0].outcome is Outcome.DELIVERED
     assert server.connections == 2
     assert "write failed" in caplog.text and "reconnecting once" in caplog.text
+
+
+def test_tls_close_sends_close_notify(pki: Pki) -> None:
+    """The receiver sees an orderly TLS end (close_notify), not a truncated stream."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    seen: dict[str, object] = {}
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        tls = pki.server_context().wrap_socket(conn, server_side=True, suppress_ragged_eofs=False)
+        tls.settimeout(10)
+        data = b""
+        try:
+            while chunk := tls.recv(65536):
+                data += chunk
+            seen["end"] = "close_notify"
+        except ssl.SSLEOFError:
+            seen["end"] = "truncated"
+        finally:
+            seen["data"] = data
+            tls.close()
+
+    worker = threading.Thread(target=serve)
+    worker.start()
+    port = listener.getsockname()[1]
+    answers, bodies = deliver(config(port, "tls", ca_bundle=pki.ca), [load_alert("seed")])
+    worker.join(10)
+    listener.close()
+    assert answers[0].outcome is Outcome.DELIVERED
+    assert seen["end"] == "close_notify"
+    assert bodies[0] in seen["data"]  # type: ignore[operator]
