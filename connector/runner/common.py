@@ -21,6 +21,7 @@ from connector.logsetup import report_repeats, status_line
 from connector.ops import RunSummary, write_textfile
 from connector.outputs import open_output
 from connector.outputs.base import Output
+from connector.sources.base import Source
 from connector.state import StateStore
 
 __all__ = [
@@ -30,6 +31,9 @@ __all__ = [
     "load_tuning",
     "open_outputs",
     "recording_exit",
+    "restore_rate_limit",
+    "save_rate_limit",
+    "shared_rate_limit",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,3 +135,45 @@ def deliver(
             count, name, name,
         )  # fmt: skip
     return codes
+
+
+# DV allows one init-query per minute per token, whichever command sends it: `poll` and
+# `hunt` keep the time of the last one in the store, so neither walks into a 429.
+_RATE_KEY = "dv.last_init_query_at"
+
+
+def restore_rate_limit(store: StateStore, source: Source) -> None:
+    value = store.get(_RATE_KEY)
+    if value is not None and hasattr(source, "last_init_query_at"):
+        source.last_init_query_at = float(value)
+
+
+def save_rate_limit(store: StateStore, source: Source) -> None:
+    value = getattr(source, "last_init_query_at", None)
+    if isinstance(value, int | float) and value > 0:
+        with store.transaction():
+            store.put(_RATE_KEY, repr(float(value)))
+
+
+@contextlib.contextmanager
+def shared_rate_limit(config: Config, source: Source) -> Iterator[None]:
+    """For a command without the run lock (`hunt`): read the DV init-query time `poll`
+    stored, and store ours when done. Sources without that limit are left alone; a store
+    that cannot be opened costs only the sharing (a warning), not the hunt."""
+    if not hasattr(source, "last_init_query_at"):
+        yield
+        return
+    try:
+        store = StateStore.open(config.state.path)
+    except ConnectorError as exc:
+        log.warning("cannot share the DV init-query spacing with poll: %s", exc)
+        yield
+        return
+    try:
+        restore_rate_limit(store, source)
+        yield
+    finally:
+        try:
+            save_rate_limit(store, source)
+        finally:
+            store.close()

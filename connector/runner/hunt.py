@@ -34,6 +34,7 @@ from connector.runner.common import (
     load_tuning,
     open_outputs,
     recording_exit,
+    shared_rate_limit,
 )
 from connector.sources.base import Source
 from connector.state import StateStore
@@ -67,7 +68,11 @@ def hunt(config: Config, request: HuntRequest, out: TextIO) -> int:
     writer = AlertWriter(out)
     alerts: list[dict[str, Any]] = []
     try:
-        with recording_exit(summary), build_source(config, rules, None) as source:
+        with (
+            recording_exit(summary),
+            build_source(config, rules, None) as source,
+            shared_rate_limit(config, source),
+        ):
             try:
                 _hunt_windows(
                     source,

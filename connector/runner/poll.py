@@ -40,6 +40,8 @@ from connector.runner.common import (
     load_tuning,
     open_outputs,
     recording_exit,
+    restore_rate_limit,
+    save_rate_limit,
 )
 from connector.sources.base import Source
 from connector.state import RunLock, StateStore
@@ -132,11 +134,11 @@ class PollCycle:
 
     def run(self, source: Source, window_deadline: float) -> bool:
         """Process windows until caught up (True) or out of time (False)."""
-        _restore_rate_limit(self.store, source)
+        restore_rate_limit(self.store, source)
         try:
             return self._windows(source, window_deadline)
         finally:
-            _save_rate_limit(self.store, source)
+            save_rate_limit(self.store, source)
             self.summary.api_calls.update(source.stats.api_calls)
             self.summary.skipped.update(source.stats.skipped)
             self.summary.pushdown = source.stats.pushdown
@@ -212,19 +214,3 @@ def _dedup(
         fresh.append(event)
         stamps.append((event_id, event_ms(event) or 0))
     return fresh, stamps
-
-
-_RATE_KEY = "dv.last_init_query_at"
-
-
-def _restore_rate_limit(store: StateStore, source: Source) -> None:
-    value = store.get(_RATE_KEY)
-    if value is not None and hasattr(source, "last_init_query_at"):
-        source.last_init_query_at = float(value)
-
-
-def _save_rate_limit(store: StateStore, source: Source) -> None:
-    value = getattr(source, "last_init_query_at", None)
-    if isinstance(value, int | float) and value > 0:
-        with store.transaction():
-            store.put(_RATE_KEY, repr(float(value)))

@@ -31,6 +31,7 @@ from pydantic import SecretStr
 
 from connector.config import ConsoleConfig
 from connector.errors import ConfigError, ConnectorError, Unavailable
+from connector.logsetup import once
 from connector.sources.admit import Admission
 from connector.sources.base import RawRecord, SourceStats
 from connector.sources.http import Clock, HttpClient, NotFound, RequestRejected, RetryPolicy, Sleep
@@ -177,6 +178,7 @@ class DeepVisibilitySource:
                 "DV window %s is older than the console's %d-day retention: its events are lost",
                 window,
                 clamp.days,
+                extra=once("dv-retention-lost"),
             )
             return
         log.warning(
@@ -185,6 +187,7 @@ class DeepVisibilitySource:
             window,
             format_utc(window.start),
             format_utc(clamp.start),
+            extra=once("dv-retention-clamped"),
         )
         pending.append(Window(clamp.start, window.end))
 
@@ -301,7 +304,6 @@ class DeepVisibilitySource:
             return
         wait = self.last_init_query_at + interval - self._wall()
         if wait > 0:
-            log.debug("waiting %.1f s for the DV init-query rate limit", wait)
             self._http.pause(wait, rate_limited=True, why="the next DV init-query")
 
     def _await(self, query_id: str) -> Mapping[str, Any]:

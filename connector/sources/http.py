@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,8 @@ USER_AGENT = f"s1-dv-connector/{__version__} (+https://github.com/; python-reque
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 AUTH_STATUSES = frozenset({401, 403})
 _MAX_TEXT = 300
+LOUD_WAIT_S = 2.0  # waits longer than this are logged at info
+CONNECT_RETRIES = 2  # a console that refuses connections is down: fail fast
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -203,6 +206,7 @@ class _CallState:
 
     deadline_hit: bool = False
     last_wait: float = 0.0
+    attempts: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -255,7 +259,8 @@ class HttpClient:
 
     def pause(self, seconds: float, *, rate_limited: bool = False, why: str = "") -> None:
         """Sleep `seconds`, unless that would pass the deadline: then raise `RateLimited`
-        (when the wait is the API's rate limit) or `DeadlineReached`."""
+        (when the wait is the API's rate limit) or `DeadlineReached`. A wait over
+        `LOUD_WAIT_S` is logged at info with what it waits for."""
         if self.deadline is not None and self.clock() + seconds > self.deadline:
             if rate_limited:
                 raise RateLimited(
@@ -264,6 +269,7 @@ class HttpClient:
                     retry_after=seconds,
                 )
             raise DeadlineReached(f"the run's time budget cannot cover a {seconds:.0f} s wait")
+        _say_wait(seconds, why or "the console")
         self.sleep(seconds)
 
     def call(
@@ -308,6 +314,11 @@ class HttpClient:
                 raise DeadlineReached(
                     f"{label}: {_describe(exc)}; the run's time budget does not cover another try"
                 ) from exc
+            if _connect_failure(exc):
+                raise Unavailable(
+                    f"console unreachable at {self.base_url}: {_describe(exc)} "
+                    f"({state.attempts} attempts; {label})"
+                ) from exc
             raise Unavailable(
                 f"{label}: {_describe(exc)} after {self.max_retries} retries ({self.base_url})"
             ) from exc
@@ -339,6 +350,7 @@ class HttpClient:
         if self._last_sent is not None and self.min_interval > 0:
             gap = self._last_sent + self.min_interval - now
             if gap > 0:
+                _say_wait(gap, f"the client-side request spacing ({self.min_interval:g} s)")
                 self.sleep(gap)
                 now = self.clock()
         self._last_sent = now
@@ -347,6 +359,8 @@ class HttpClient:
 
     def _wait(self, retry_state: RetryCallState, policy: RetryPolicy) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if _connect_failure(exc):  # nobody listening: a long backoff only delays the news
+            return float(min(policy.initial * retry_state.attempt_number, 2.0))
         if isinstance(exc, _Transient) and exc.retry_after is not None:
             return float(min(exc.retry_after, policy.max_retry_after))
         rate_limited = isinstance(exc, _Transient) and exc.detail.status == 429
@@ -357,7 +371,11 @@ class HttpClient:
 
     def _stop(self, retry_state: RetryCallState, policy: RetryPolicy, state: _CallState) -> bool:
         state.last_wait = retry_state.upcoming_sleep
+        state.attempts = retry_state.attempt_number
         if retry_state.attempt_number > policy.max_retries:
+            return True
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if _connect_failure(exc) and retry_state.attempt_number > CONNECT_RETRIES:
             return True
         if self.deadline is not None and self.clock() + retry_state.upcoming_sleep > self.deadline:
             state.deadline_hit = True
@@ -367,6 +385,9 @@ class HttpClient:
     def _before_sleep(self, retry_state: RetryCallState, label: str) -> None:
         self.stats.retries += 1
         exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if _connect_failure(exc):  # the final error says it all, in one line
+            log.debug("%s: %s; retry %d", label, _describe(exc), retry_state.attempt_number)
+            return
         log.warning(
             "%s: %s; retry %d in %.1f s",
             label,
@@ -377,6 +398,12 @@ class HttpClient:
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+def _say_wait(seconds: float, why: str) -> None:
+    """Every wait long enough to be noticed says what it waits for (info)."""
+    if seconds > LOUD_WAIT_S:
+        log.info("waiting %.0f s for %s", seconds, why)
 
 
 def _check_base_url(console: ConsoleConfig) -> str:
@@ -446,9 +473,36 @@ def _exhausted(label: str, exc: _Transient, state: _CallState) -> ConnectorError
     return Unavailable(f"{label}: console unavailable after retries ({detail})")
 
 
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _connect_failure(exc: BaseException | None) -> bool:
+    """True when no connection could be made (refused, unresolvable, connect timeout)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    text = str(exc)
+    return any(mark in text for mark in ("NewConnectionError", "NameResolution", "resolve"))
+
+
 def _describe(exc: BaseException | None) -> str:
+    """A short reason: the API's detail, or the network error without urllib3's wrapping."""
     if exc is None:
         return "unknown error"
     if isinstance(exc, _Transient):
         return str(exc.detail)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, requests.Timeout):
+        return "read timed out"
+    if isinstance(exc, requests.ConnectionError):
+        text = str(exc)
+        if "NameResolution" in text or "resolve" in text:
+            return "host name does not resolve"
+        found = _ERRNO.search(text)
+        if found:
+            return found.group(1).strip().lower()
+        if "RemoteDisconnected" in text or "Connection aborted" in text:
+            return "the console closed the connection"
     return redact(f"{type(exc).__name__}: {exc}")[:_MAX_TEXT]
