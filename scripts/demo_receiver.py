@@ -200,7 +200,7 @@ def describe(alert: Mapping[str, Any], label: str = "") -> list[str]:
     lines = [
         f"ALERT {_get(alert, '@timestamp')}  {_get(alert, 'host.name')}  "
         f"{_get(alert, 'rule.severity')}  {_get(alert, 'rule.name')}",
-        f"  {parent} -> {_shorten(str(_get(first, 'process.command_line') or '?'), WIDTH)}",
+        f"  {parent} -> {_as_is(str(_get(first, 'process.command_line') or '?'))}",
         f"  then connected to {dest}{'' if port is None else f':{port}'}"
         f"   alert id {str(_get(alert, 'event.id'))[:16]}",
     ]
@@ -257,6 +257,12 @@ def _get(doc: Any, dotted: str) -> Any:
             return None
         doc = doc.get(part)
     return doc
+
+
+def _as_is(text: str) -> str:
+    """The text whole (a cut command line shows unbalanced quotes and loses its IOC); only
+    control characters are shown escaped, so a line break cannot fake another line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _shorten(text: str, width: int) -> str:

