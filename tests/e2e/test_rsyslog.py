@@ -199,7 +199,7 @@ def _config(rsyslog: Rsyslog, transport: str) -> SyslogOutputConfig:
         name=f"rsyslog-{transport}",
         host="127.0.0.1",
         port=rsyslog.ports[transport],
-        transport=transport,  # type: ignore[arg-type]
+        transport=transport,
         **extra,
     )
 
