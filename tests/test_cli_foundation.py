@@ -27,7 +27,7 @@ def test_help_via_python_m() -> None:
 
 def test_check_without_token_is_78(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_module.run(["--config", EXAMPLE, "check"]) == 78
-    assert "token: MISSING" in capsys.readouterr().out
+    assert "token: FAILED — " in capsys.readouterr().out
 
 
 def _console_config(tmp_path: Path, url: str) -> str:

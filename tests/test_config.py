@@ -76,7 +76,7 @@ def test_stdout_path_is_kept() -> None:
             "console.verify_tls: Input should be a valid boolean",
         ),
         ({"console": {"query_limit": 0}}, "console.query_limit: Input should be greater than"),
-        ({"outputs": [{"type": "pigeon"}]}, "outputs[0]: Input tag 'pigeon'"),
+        ({"outputs": [{"type": "pigeon"}]}, "outputs[0]: unknown output type 'pigeon'"),
         ({"outputs": [{"type": "syslog", "host": "h", "port": 70000}]}, "outputs[0].port: Input"),
         (
             {"outputs": [{"type": "syslog", "host": "h", "transport": "sctp"}]},

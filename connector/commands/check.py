@@ -88,6 +88,8 @@ def check(app: AppContext, send_test: bool, as_json: bool) -> int:
     try:
         config = app.config()
     except ConfigError as exc:
+        if not as_json:
+            raise  # the usual one error on stderr, every problem listed
         report.fail("config", str(exc), exc.exit_code)
     else:
         report.ok("config", f"ok ({app.config_path})")
