@@ -9,7 +9,8 @@ needs to act than the one after it:
 | (none)                        | the alert as given                                          |
 | `Step("all")`                 | optional detail dropped: `sequence.events` cut to their     |
 |                               | `@timestamp` + `event.id`; descriptions, notes, references, |
-|                               | `*.args` removed                                            |
+|                               | `*.args` removed (a Sigma rule's author, licence and source |
+|                               | link stay in every step: DRL 1.1 attribution)               |
 | `Step("essential")`           | only `ESSENTIAL` fields, ids, times, IPs, ports and SHA-256 |
 | `Step("essential", n)`        | n = 4096 … 32: every unprotected string longer than n is    |
 |                               | cut **from the middle** (`head…tail`): both ends are kept,  |
@@ -68,7 +69,14 @@ _PROTECTED_EXACT = frozenset(
 )
 _PROTECTED = re.compile(r"(^|\.)(ip|port|timestamp)$|(^|\.)hash\.[a-z0-9_]+$")
 # Cut only by the last step: names of who and where.
-_NAMES = frozenset({"rule.name", "host.name", "host.id", "user.name", "user.domain"})
+_NAMES = frozenset({"rule.name", "host.name", "host.id", "user.name", "user.domain"}) | {
+    "rule.author",
+    "rule.license",
+    "rule.reference",
+}
+# Sigma rules (DRL 1.1) ask every alert to name the rule's author, licence and source: kept
+# by every step, for rules that name an author.
+_ATTRIBUTION = ("author", "license", "reference")
 
 # What a receiver needs to act on the alert; with the protected keys below, the essential form.
 ESSENTIAL = frozenset(
@@ -253,14 +261,26 @@ def _drop_optional(value: Any) -> Any:
     return value
 
 
+def _without_detail(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """Events as stubs, optional detail dropped; a Sigma rule's attribution stays."""
+    doc: dict[str, Any] = _drop_optional(reduce_events(alert))
+    rule = alert.get("rule")
+    if isinstance(rule, Mapping) and rule.get("author"):
+        kept = {k: rule[k] for k in _ATTRIBUTION if rule.get(k) is not None}
+        doc["rule"] = {**doc.get("rule", {}), **kept}
+    return doc
+
+
 def _select(
     alert: Mapping[str, Any],
     keep: frozenset[str],
     prefixes: tuple[str, ...],
     protected: Callable[[str], bool],
 ) -> Any:
-    """Only the kept (or protected) dotted keys, nested again; events as stubs."""
-    doc = _drop_optional(reduce_events(alert))
+    """Only the kept (or protected) dotted keys and the attribution, nested again; events as
+    stubs."""
+    doc = _without_detail(alert)
+    keep = keep | {f"rule.{k}" for k in _ATTRIBUTION if (doc.get("rule") or {}).get("author")}
     flat = flatten(doc)
     chosen = {
         key: value
@@ -317,7 +337,7 @@ def degrade(alert: Mapping[str, Any], step: Step | None) -> Mapping[str, Any]:
         keep = ESSENTIAL if step.fields == "essential" else MINIMAL
         doc: Mapping[str, Any] = _select(alert, keep, (), _essential_protected)
     else:
-        doc = _drop_optional(reduce_events(alert))
+        doc = _without_detail(alert)
     if step.events == "count":
         doc = _count_events(doc)
     if step.max_chars is None and step.names is None:

@@ -255,3 +255,22 @@ def test_full_document_is_available_on_request(alert: dict[str, Any]) -> None:
     doc = json.loads(parse_5424(SyslogOutput(config, hostname=HOST).render(alert)).msg)
     assert doc["sequence"]["events"] == alert["sequence"]["events"]
     assert compact(alert)["sequence"]["events"] != alert["sequence"]["events"]
+
+
+def test_a_sigma_rules_attribution_survives_every_step(alert: dict[str, Any]) -> None:
+    """DRL 1.1: author, licence and source link stay, however small the message gets."""
+    attribution = {
+        "author": "Florian Roth (Nextron Systems)",
+        "license": "DRL-1.1",
+        "reference": "https://github.com/SigmaHQ/sigma/blob/master/rules/x.yml",
+    }
+    alert["rule"].update(attribution)
+    alert["process"]["command_line"] = "x" * 20_000
+    for step in STEPS[:-1]:  # all but the last resort, which may cut names too
+        rule = degrade(alert, step)["rule"]
+        assert {k: rule[k] for k in attribution} == attribution, step
+    config = SyslogOutputConfig(type="syslog", name="s", host="h", transport="udp")
+    doc = json.loads(parse_5424(SyslogOutput(config, hostname=HOST).render(alert)).msg)
+    assert {k: doc["rule"][k] for k in attribution} == attribution
+    plain = dict(alert, rule={k: v for k, v in alert["rule"].items() if k != "author"})
+    assert "reference" not in degrade(plain, STEPS[0])["rule"]
