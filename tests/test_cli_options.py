@@ -58,9 +58,12 @@ def _json_lines(text: str) -> list[dict[str, object]]:
 def test_json_logs_cover_the_summary_and_error_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    empty = tmp_path / "empty.ndjson"
-    empty.write_text("")
-    assert cli_module.run(["replay", str(empty), "--log-format", "json"]) == 0
+    one = tmp_path / "one.ndjson"  # one ECS event, no alert
+    one.write_text(
+        '{"@timestamp":"2026-11-20T10:00:00.000Z","event":{"id":"e1","category":["process"],'
+        '"type":["start"]},"host":{"name":"h"},"process":{"name":"cmd.exe","entity_id":"p1"}}\n'
+    )
+    assert cli_module.run(["replay", str(one), "--log-format", "json"]) == 0
     lines = _json_lines(capsys.readouterr().err)  # every line parses as JSON
     summary = lines[-1]
     assert str(summary["message"]).startswith("replay: windows=")
