@@ -287,13 +287,15 @@ class SdlSource:
         started = self._clock()
         budget = self.console.query_timeout.total_seconds()
         pieces = Pieces()
+        partial: str | None = None
         _log_answer(query_id, doc)
         while True:
             self._check_error(doc)
-            pieces.add(doc.get("data"))
+            data = doc.get("data")
+            pieces.add(data)
+            # a flag on any piece makes the whole result partial, not only one on the last
+            partial = partial or partial_reason(doc, data if isinstance(data, Mapping) else None)
             if is_done(doc):
-                data = doc.get("data")
-                partial = partial_reason(doc, data if isinstance(data, Mapping) else None)
                 if pieces.pieces > 1 or pieces.repeated:
                     log.debug(
                         "SDL query %s: rows came in %d pieces (%d repeated rows dropped)",

@@ -336,3 +336,16 @@ def test_unconfirmed_answers_are_logged_at_debug(rsps, clock, caplog):
     debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
     assert any("stepsTotal" in m and "totalSteps" in m for m in debug)  # progress fields
     assert any("totalItems" in m for m in debug)  # DV pagination as answered
+
+
+def test_a_partial_flag_on_an_earlier_piece_makes_the_result_partial(rsps, clock):
+    fake = FakeSDL(rsps, [])
+    rows = [{"values": r} for r in events(2)]
+    first = {"id": "lrq1", "stepsCompleted": 1, "totalSteps": 2,
+             "data": {"matches": rows[:1], "omittedEvents": 5}}  # fmt: skip
+    last = {"id": "lrq1", "stepsCompleted": 2, "totalSteps": 2, "data": {"matches": rows[1:]}}
+    fake.inject("POST", (200, {FORWARD_TAG: "fwd-7"}, first))
+    fake.inject("GET", (200, {}, last))
+    source = sdl(clock, min_window="10m")
+    assert len(list(source.fetch(WINDOW))) == 2
+    assert source.stats.truncated_windows == 1  # reported, never taken as complete
