@@ -21,7 +21,7 @@ from connector.detection.engine import Engine
 from connector.detection.model import Event, Match, Rule
 from connector.detection.suppression import Suppressor
 from connector.detection.tuning import Tuning
-from connector.errors import OutputClosed
+from connector.errors import OutputClosed, StateError
 from connector.mapping import Mapper
 from connector.ops import RunSummary
 from connector.secrets import resolve_token
@@ -196,11 +196,14 @@ class Detector:
             return
         self.suppressor.load(state)
         totals = state.get("totals", {})
-        self.base_totals = {
-            str(name): {str(k): int(v) for k, v in counts.items()}
-            for name, counts in totals.items()
-            if isinstance(counts, dict)
-        }
+        try:
+            self.base_totals = {
+                str(name): {str(k): int(v) for k, v in counts.items()}
+                for name, counts in totals.items()
+                if isinstance(counts, dict)
+            }
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise StateError(f"suppression totals are malformed: {exc!r}") from exc
 
 
 def _rule_fields(engine: Engine) -> set[str]:

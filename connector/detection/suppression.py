@@ -38,7 +38,7 @@ from datetime import timedelta
 from typing import Any
 
 from connector.detection.model import Suppression
-from connector.errors import RuleError
+from connector.errors import RuleError, StateError
 from connector.timeutil import EPOCH, format_utc, to_datetime, to_epoch_ms
 
 __all__ = ["STRATEGIES", "Group", "Suppressor", "parse_suppression", "suppression_terms"]
@@ -272,8 +272,18 @@ class Suppressor:
 
     def load(self, state: Mapping[str, Any]) -> None:
         """Restore `dump()` output. Groups without a duration lasted one run and are dropped,
-        as are groups of rules that lost their suppression."""
-        for data in state.get("groups", []):
-            group = Group.load(data)
+        as are groups of rules that lost their suppression. Raises StateError when the state
+        is malformed or from a newer version."""
+        version = state.get("version")
+        if not isinstance(version, int) or not 1 <= version <= STATE_VERSION:
+            raise StateError(
+                f"suppression state version {version!r} is not supported (this build reads up "
+                f"to {STATE_VERSION}); reset the state with `s1-connector state reset`"
+            )
+        try:
+            groups = [Group.load(data) for data in state.get("groups", [])]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StateError(f"suppression state is malformed: {exc!r}") from exc
+        for group in groups:
             if group.closes_ms is not None and group.rule_id in self.specs:
                 self.groups[(group.rule_id, group.key)] = group

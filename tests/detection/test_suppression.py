@@ -7,8 +7,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from connector.detection.model import Suppression
 from connector.detection.suppression import Suppressor, suppression_terms
+from connector.errors import StateError
 from connector.ops import RunSummary, write_textfile
 
 HOUR = 3_600_000
@@ -155,3 +158,13 @@ def test_excepted_and_suppressed_counts_reach_summary_and_metrics(tmp_path: Path
     assert 's1_connector_last_run_excepted_events{rule="rule \\"a\\""} 4' in text
     assert 's1_connector_last_run_suppressed_alerts{rule="r"} 7' in text
     assert "s1_connector_last_run_alert_updates 2" in text
+
+
+@pytest.mark.parametrize(
+    "state",
+    [{"version": 99, "groups": []}, {"version": 1, "groups": [{"rule_id": "r"}]}, {"groups": []}],
+)
+def test_a_bad_saved_state_is_a_state_error(state: dict[str, Any]) -> None:
+    s = Suppressor({"r": Suppression(("host.name",), HOUR)}, live=True)
+    with pytest.raises(StateError):
+        s.load(state)
