@@ -22,7 +22,8 @@ __all__ = ["Folded", "fields_of", "fold_condition"]
 @dataclass(frozen=True)
 class Folded:
     """`value` is True/False when the condition is constant on S1 data, else None.
-    `missing` names the absent fields the condition reads (sorted)."""
+    `missing` names the absent fields whose tests come out false (sorted): for a constantly
+    false condition, the telemetry it would need."""
 
     value: bool | None
     missing: tuple[str, ...]
@@ -56,29 +57,36 @@ def _children(expr: ast.Expr) -> tuple[ast.Expr, ...]:
 
 def fold_condition(condition: ast.Expr, produced: Collection[str]) -> Folded:
     """Fold `condition` assuming only `produced` fields can ever be present."""
-    missing = sorted(name for name in fields_of(condition) if name not in produced)
-    if not missing:
+    if all(name in produced for name in fields_of(condition)):
         return Folded(None, ())
-    value = _fold(condition, lambda name: name not in produced)
-    return Folded(value, tuple(missing))
+    culprits: set[str] = set()
+    value = _fold(condition, lambda name: name not in produced, False, culprits)
+    return Folded(value, tuple(sorted(culprits)))
 
 
-def _fold(expr: ast.Expr, absent: Callable[[str], bool]) -> bool | None:
+def _fold(
+    expr: ast.Expr, absent: Callable[[str], bool], negated: bool, culprits: set[str]
+) -> bool | None:
+    """Three-valued fold; `culprits` collects the fields of tests that end up false once the
+    enclosing `not`s (`negated`) are applied."""
     if isinstance(expr, ast.And):
-        values = [_fold(term, absent) for term in expr.terms]
+        values = [_fold(term, absent, negated, culprits) for term in expr.terms]
         if False in values:
             return False
         return True if all(v is True for v in values) else None
     if isinstance(expr, ast.Or):
-        values = [_fold(term, absent) for term in expr.terms]
+        values = [_fold(term, absent, negated, culprits) for term in expr.terms]
         if True in values:
             return True
         return False if all(v is False for v in values) else None
     if isinstance(expr, ast.Not):
-        inner = _fold(expr.operand, absent)
+        inner = _fold(expr.operand, absent, not negated, culprits)
         return None if inner is None else not inner
     names = fields_of(expr)
     if not names or not all(absent(name) for name in names):
         return None
     # Every field this test reads is absent: its value is the test on an empty event.
-    return bool(compile_condition(expr).fn({}))
+    value = bool(compile_condition(expr).fn({}))
+    if value == negated:  # false once the enclosing `not`s apply
+        culprits.update(names)
+    return value

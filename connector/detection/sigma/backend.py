@@ -111,6 +111,12 @@ class S1EqlBackend(EqlBackend):
         operator = "regex~" if ignore_case else "regex"
         return f"{self.escape_and_quote_field(cond.field)} {operator} {eql_string(pattern)}"
 
+    def convert_condition_field_eq_field(self, cond: Any, state: ConversionState) -> Any:
+        raise SigmaFeatureNotSupportedByBackendError(
+            "field references (`|fieldref`: one field compared with another) are not "
+            "expressible in EQL"
+        )
+
     # --- correlations -----------------------------------------------------------------------
 
     def convert_correlation_search(self, rule: SigmaCorrelationRule, **kwargs: Any) -> str:

@@ -30,7 +30,7 @@ __all__ = ["CONVERTER_VERSION", "cache_dir", "load_sigma_file"]
 
 log = logging.getLogger(__name__)
 
-CONVERTER_VERSION = "s1-sigma-6"
+CONVERTER_VERSION = "s1-sigma-7"
 """Bump whenever the pipeline, backend or metadata mapping changes what a rule converts to."""
 
 _TUPLE_FIELDS = {f.name for f in fields(Rule) if str(f.type).startswith("tuple")}
