@@ -79,13 +79,15 @@ class Detector:
         live_suppression: bool = False,
         partition_field: str | None = None,
         idle: timedelta | None = None,
+        keep_fields: Iterable[str] = (),
     ) -> None:
         """`project`: map only the fields and event categories the rules read (replay's fast
-        path); alerts are still built from the matched events mapped in full. `tuning`: the
-        rules' exception items (applied by the engine) and suppression: `live_suppression`
-        (poll) hands out a group's first alert at once and its later counts through
-        `suppressor.take_updates()`; otherwise (hunt, replay) each group comes out once, final,
-        when its window closes or at the flush (`detect(..., None)`). `partition_field`/`idle`:
+        path), and `keep_fields` (e.g. the cluster's partition key); alerts are still built
+        from the matched events mapped in full. `tuning`: the rules' exception items
+        (applied by the engine) and suppression: `live_suppression` (poll) hands out a
+        group's first alert at once and its later counts through `suppressor.take_updates()`;
+        otherwise (hunt, replay) each group comes out once, final, when its window closes or
+        at the flush (`detect(..., None)`). `partition_field`/`idle`:
         keep time per value of that field (poll: per agent), and drop a partition idle that
         long (see `Engine`)."""
         self.rules = list(rules)
@@ -101,7 +103,7 @@ class Detector:
         """`event.ingested − @timestamp` (ms) of every mapped event of `map_records`."""
         self.mapper = (
             Mapper(
-                fields=_rule_fields(self.engine) | self.tuning.fields(),
+                fields=_rule_fields(self.engine) | self.tuning.fields() | set(keep_fields),
                 categories=_categories(self.engine),
             )
             if project and self.rules

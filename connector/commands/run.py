@@ -13,9 +13,10 @@ import click
 
 from connector.cli import AppContext
 from connector.errors import UsageError
-from connector.timeutil import parse_duration, parse_time, utcnow
+from connector.timeutil import Window, parse_duration, parse_time, utcnow
 
 if TYPE_CHECKING:
+    from connector.config import Config
     from connector.sources.base import Shape
 
 __all__ = ["hunt_command", "poll_command", "replay_command"]
@@ -68,7 +69,7 @@ def hunt_command(
 
 
 @click.command("replay")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
 @click.option(
     "--format",
     "fmt",
@@ -83,14 +84,60 @@ def hunt_command(
     show_default=True,
     help="alerts: run the rules; events: print the mapped ECS events (nested).",
 )
+@click.option(
+    "--cluster",
+    default="",
+    help="Run on Dask: local://N (N local worker processes), tcp://HOST:PORT or tls://… "
+    "(a running scheduler). PATH may then be s3://bucket/prefix.",
+)
+@click.option("--from", "start", default="", help="With --cluster: first day/time to read.")
+@click.option("--to", "end", default="", help="With --cluster: end, exclusive (default: now).")
 @click.pass_obj
-def replay_command(app: AppContext, paths: tuple[Path, ...], fmt: str, emit: str) -> int:
-    """Run the rules over local files (DV JSON, NDJSON of DV / Cloud Funnel / ECS, .gz, folders)."""
-    from connector.runner import replay  # noqa: PLC0415 - lazy: start-up time
-
+def replay_command(
+    app: AppContext,
+    paths: tuple[str, ...],
+    fmt: str,
+    emit: str,
+    cluster: str,
+    start: str,
+    end: str,
+) -> int:
+    """Run the rules over local files (DV JSON, NDJSON of DV / Cloud Funnel / ECS, .gz,
+    folders), or with --cluster over a local or s3:// Cloud Funnel export on Dask."""
     config = app.config(required=False)
     shape: Shape = fmt  # type: ignore[assignment]  # click.Choice guarantees a valid Shape
-    return _guard_stdout(lambda out: replay(config, list(paths), shape, emit, out))
+    if cluster:
+        return _replay_on_cluster(config, paths, shape, emit, cluster, start, end)
+    if start or end:
+        raise UsageError("--from/--to select day folders of a back-fill: use them with --cluster")
+    for path in paths:
+        if path.startswith("s3://"):
+            raise UsageError(f"{path}: s3:// exports are read with --cluster (e.g. local://2)")
+        if not Path(path).exists():
+            raise UsageError(f"Path '{path}' does not exist.")
+    from connector.runner import replay  # noqa: PLC0415 - lazy: start-up time
+
+    return _guard_stdout(lambda out: replay(config, [Path(p) for p in paths], shape, emit, out))
+
+
+def _replay_on_cluster(
+    config: Config, paths: tuple[str, ...], shape: Shape, emit: str, url: str, start: str, end: str
+) -> int:
+    from connector.runner.cluster import ClusterRequest, replay_on_cluster  # noqa: PLC0415
+
+    if emit != "alerts":
+        raise UsageError("--emit events runs on one machine: leave out --cluster")
+    window = None
+    if start:
+        now = utcnow()
+        try:
+            window = Window(parse_time(start, now=now), parse_time(end or "now", now=now))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    elif end:
+        raise UsageError("--to needs --from")
+    request = ClusterRequest(url, window)
+    return _guard_stdout(lambda out: replay_on_cluster(config, paths, shape, request, out))
 
 
 def _guard_stdout(run: Callable[[TextIO], int]) -> int:

@@ -22,9 +22,10 @@ import itertools
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from connector.errors import BadInputError
 from connector.mapping import Skip, detect_shape, rows_from_table
@@ -34,12 +35,14 @@ from connector.sources.ndjson import PrefilteredLines, block_lines, decode_strea
 from connector.sources.query import Prefilter
 from connector.timeutil import Window
 
-__all__ = ["DATA_SUFFIXES", "FileSource"]
+__all__ = ["DATA_SUFFIXES", "FileSource", "Opener"]
 
 log = logging.getLogger(__name__)
 DATA_SUFFIXES = frozenset({".json", ".ndjson", ".jsonl", ".log", ".gz"})
 _CHUNK = 1 << 16  # per read; `ndjson.iter_blocks` makes blocks of whole lines about this big
 _LOGGED_PROBLEMS = 5
+Opener = Callable[[Path | str], ContextManager[BinaryIO]]
+"""Opens one file (or object URL) for binary reading; OSError when it cannot."""
 
 
 def _event_time(shape: Shape, record: Mapping[str, Any]) -> object:
@@ -56,10 +59,18 @@ class FileSource:
     name = "files"
 
     def __init__(
-        self, paths: Sequence[Path], shape: Shape = "auto", prefilter: Prefilter | None = None
+        self,
+        paths: Sequence[Path],
+        shape: Shape = "auto",
+        prefilter: Prefilter | None = None,
+        *,
+        opener: Opener | None = None,
     ) -> None:
+        """`opener` opens one file for binary reading (default: the local file); the
+        cluster back-fill reads objects through fsspec with it (`file_records`)."""
         self.paths = [Path(p) for p in paths]
         self.shape = shape
+        self.opener = opener
         # NDJSON lines the prefilter rules out are skipped before JSON parsing (counted as
         # `prefilter`); whole JSON documents (DV response bodies) are always parsed.
         self.prefilter = prefilter
@@ -83,7 +94,12 @@ class FileSource:
 
     def fetch(self, window: Window) -> Iterator[RawRecord]:
         """Records whose event time is in `[start, end)` (records without one pass)."""
-        for shape, record in self.records():
+        return self.within(window, self.records())
+
+    def within(self, window: Window, records: Iterable[RawRecord]) -> Iterator[RawRecord]:
+        """The records whose event time is in `window`; the others are counted
+        (`outside-window`)."""
+        for shape, record in records:
             if outside(window, _event_time(shape, record)):
                 self.stats.skipped["outside-window"] += 1
                 continue
@@ -92,14 +108,18 @@ class FileSource:
     def records(self) -> Iterator[RawRecord]:
         """Every record of every file, in path order, with its shape."""
         for path in self._files():
-            for value in self._values(path):
-                for record in _flatten_value(value):
-                    tagged = self._tag(record)
-                    if tagged is not None:
-                        self.stats.records += 1
-                        yield tagged
+            yield from self.file_records(path)
             if self.on_file_done is not None:
                 self.on_file_done(path)
+
+    def file_records(self, path: Path | str) -> Iterator[RawRecord]:
+        """Every record of one file (or, with an `opener`, one object URL), with its shape."""
+        for value in self._values(path):
+            for record in _flatten_value(value):
+                tagged = self._tag(record)
+                if tagged is not None:
+                    self.stats.records += 1
+                    yield tagged
 
     def _tag(self, record: object) -> RawRecord | None:
         if isinstance(record, Skip):
@@ -125,7 +145,7 @@ class FileSource:
 
     # -- one file ----------------------------------------------------------------------------
 
-    def _values(self, path: Path) -> Iterator[Any]:
+    def _values(self, path: Path | str) -> Iterator[Any]:
         """The JSON values of one file: one document, or one per NDJSON line.
 
         The first non-blank line decides: JSON that starts with `[` or does not parse alone
@@ -154,7 +174,7 @@ class FileSource:
                 yield from self._ndjson(path, after, number + 1)
                 return
 
-    def _ndjson(self, path: Path, blocks: Iterable[bytes], first: int) -> Iterator[Any]:
+    def _ndjson(self, path: Path | str, blocks: Iterable[bytes], first: int) -> Iterator[Any]:
         for number, line in self._lines(blocks, first):
             value = _loads(line)
             if value is _BAD:
@@ -180,7 +200,7 @@ class FileSource:
             if selected.skipped:
                 self.stats.skipped["prefilter"] += selected.skipped
 
-    def _whole_document(self, path: Path) -> Any:
+    def _whole_document(self, path: Path | str) -> Any:
         data = b"".join(self._decoded(path, count=False))
         try:
             return json.loads(data)
@@ -192,16 +212,16 @@ class FileSource:
         except ValueError as exc:  # UnicodeDecodeError: not text at all
             raise BadInputError(f"{path}:1: not UTF-8 text ({type(exc).__name__})") from exc
 
-    def _decoded(self, path: Path, count: bool = True) -> Iterator[bytes]:
+    def _decoded(self, path: Path | str, count: bool = True) -> Iterator[bytes]:
         def problem(reason: str) -> None:
             if count:
                 self._skip(reason, str(path))
 
         return decode_stream(self._chunks(path, count), problem)
 
-    def _chunks(self, path: Path, count: bool) -> Iterator[bytes]:
+    def _chunks(self, path: Path | str, count: bool) -> Iterator[bytes]:
         try:
-            with path.open("rb") as handle:
+            with self.opener(path) if self.opener else Path(path).open("rb") as handle:
                 while chunk := handle.read(_CHUNK):
                     if count:
                         self.stats.bytes += len(chunk)
