@@ -206,3 +206,78 @@ def _copy_tree(source: Path, target: Path) -> None:
     import shutil  # noqa: PLC0415
 
     shutil.copytree(source, target)
+
+
+CROSS_AGENT_RULE = """
+[rule]
+rule_id = "cross-agent-user-sequence"
+name = "cmd.exe start then connection by the same user on any host"
+description = "A sequence joined on user.name: its state spans agents."
+risk_score = 21
+severity = "low"
+type = "eql"
+language = "eql"
+query = '''
+sequence by user.name with maxspan=2s
+  [process where event.type == "start" and process.name == "cmd.exe"]
+  [network where process.name == "cmd.exe" and destination.port == 443]
+'''
+"""
+
+
+def test_rules_whose_state_spans_agents_still_match_single_process(
+    export: Export, cluster: LocalCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "cross.toml").write_text(CROSS_AGENT_RULE, encoding="utf-8")
+    # the working folder (see `_no_config_file`): replay finds the config there
+    config = tmp_path / "s1-connector.toml"
+    config.write_text(f'[rules]\nbuiltin = true\npaths = ["{rules}"]\n', encoding="utf-8")
+    code, single, err = run_replay(capsys, str(export.source))
+    assert code == 0, err
+    crossing = [a for a in single if a["rule"]["id"] == "cross-agent-user-sequence"]
+    hosts = {e["host"]["id"] for a in crossing for e in a["sequence"]["events"]}
+    assert crossing and len(hosts) > 1, "the rule should join events of several agents"
+    code, alerts, err = run_replay(capsys, str(export.root), "--cluster", cluster.scheduler_address)
+    assert code == 0, err
+    assert comparable(alerts) == comparable(single)
+
+
+def test_a_partition_that_fails_for_good_exits_69_and_keeps_the_other_alerts(
+    export: Export,
+    reference: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Threads in this process, so the patched evaluation is the one the workers run."""
+    from connector.runner import cluster_tasks  # noqa: PLC0415
+
+    doomed = reference[0]["host"]["id"]
+    evaluate = cluster_tasks._evaluate
+
+    def failing(job: Any, rules: Any, candidates: list[Any], stats: Any) -> Any:
+        if any(event.get("host.id") == doomed for _, _, event in candidates):
+            raise RuntimeError("evaluation failed")
+        return evaluate(job, rules, candidates, stats)
+
+    monkeypatch.setattr(cluster_tasks, "_evaluate", failing)
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    ) as local:
+        code, alerts, err = run_replay(
+            capsys, str(export.root), "--cluster", local.scheduler_address
+        )
+    assert code == 69, err
+    assert "1 of 12 partition(s)" in err and "evaluation failed" in err
+    # The failed partition's agents (the doomed one and any hashed beside it) lose their
+    # alerts; every alert written is a true one.
+    kept = {a["event"]["id"] for a in alerts}
+    assert kept < {a["event"]["id"] for a in reference}
+    assert not [a for a in alerts if a["host"]["id"] == doomed]
+    assert comparable(alerts) == [a for a in reference if a["event"]["id"] in kept]
