@@ -35,6 +35,7 @@ import click
 
 from connector import __version__
 from connector.config import Config
+from connector.detection.model import Rule
 from connector.errors import BadInputError, ConfigError, Unavailable, UsageError
 from connector.ops import RunSummary
 from connector.pipeline import AlertWriter
@@ -54,7 +55,7 @@ from connector.sources.fsobjects import Listing, list_objects
 from connector.sources.query import Prefilter
 from connector.timeutil import Window
 
-__all__ = ["ClusterRequest", "replay_on_cluster"]
+__all__ = ["ClusterRequest", "make_job", "replay_on_cluster"]
 
 log = logging.getLogger(__name__)
 RETRIES = 2
@@ -87,8 +88,7 @@ def replay_on_cluster(
             log.info("%d object(s), %d bytes to read", len(listing.objects), listing.bytes)
             if listing.outside_days:
                 log.info("%d object(s) outside the --from/--to days", listing.outside_days)
-            job = Job(tuple(rules), shape, _prefilter(rules), request.window,
-                      global_rule_indexes(rules))  # fmt: skip
+            job = make_job(rules, shape, request.window)
             with open_client(request.url) as client:
                 outcome = _run(client, listing, job)
             for _, alert in sorted(outcome.alerts, key=operator.itemgetter(0)):
@@ -106,7 +106,12 @@ def replay_on_cluster(
     return 0
 
 
-def _prefilter(rules: Sequence[Any]) -> Prefilter | None:
+def make_job(rules: Sequence[Rule], shape: Shape, window: Window | None) -> Job:
+    """What every task needs: the rules, the raw prefilter, the window, the rule split."""
+    return Job(tuple(rules), shape, _prefilter(rules), window, global_rule_indexes(rules))
+
+
+def _prefilter(rules: Sequence[Rule]) -> Prefilter | None:
     if not rules:
         return None
     from connector.sources.pushdown import build_pushdown  # noqa: PLC0415 - parser is heavy

@@ -8,6 +8,8 @@ its workers inherit the S3 endpoint from the environment); `local://2` starts it
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import threading
@@ -281,3 +283,38 @@ def test_a_partition_that_fails_for_good_exits_69_and_keeps_the_other_alerts(
     assert kept < {a["event"]["id"] for a in reference}
     assert not [a for a in alerts if a["host"]["id"] == doomed]
     assert comparable(alerts) == [a for a in reference if a["event"]["id"] in kept]
+
+
+def test_progress_bar_on_a_tty_goes_to_stderr(
+    export: Export, reference: list[dict[str, Any]], cluster: LocalCluster, tmp_path: Path
+) -> None:
+    import pty  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    primary, secondary = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # read while it runs: a full pty would block the child
+        with contextlib.suppress(OSError):  # EIO once the child's side is closed
+            while chunk := os.read(primary, 65536):
+                chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    with subprocess.Popen(
+        [sys.executable, "-m", "connector", "replay", str(export.root),
+         "--cluster", cluster.scheduler_address],
+        stdout=subprocess.PIPE, stderr=secondary, cwd=tmp_path,
+    ) as child:  # fmt: skip
+        os.close(secondary)
+        out, _ = child.communicate(timeout=240)
+    reader.join(10)
+    os.close(primary)
+    screen = b"".join(chunks)
+    done = child
+    text = screen.decode("utf-8", "replace")
+    assert done.returncode == 0, text
+    assert "] 100% of " in text and " tasks" in text  # Dask's progress, drawn on stderr
+    alerts = [json.loads(line) for line in out.decode().splitlines()]
+    assert comparable(alerts) == reference  # stdout holds the alerts and nothing else
