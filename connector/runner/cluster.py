@@ -36,6 +36,8 @@ import click
 from connector import __version__
 from connector.config import Config
 from connector.detection.model import Rule
+from connector.detection.suppression import Suppressor
+from connector.detection.tuning import Tuning
 from connector.errors import BadInputError, ConfigError, Unavailable, UsageError
 from connector.ops import RunSummary
 from connector.pipeline import AlertWriter
@@ -49,7 +51,12 @@ from connector.runner.cluster_tasks import (
     run_partition,
     stats_of,
 )
-from connector.runner.common import finish_run, load_configured_rules, recording_exit
+from connector.runner.common import (
+    finish_run,
+    load_configured_rules,
+    load_tuning,
+    recording_exit,
+)
 from connector.sources.base import Shape
 from connector.sources.fsobjects import Listing, list_objects
 from connector.sources.query import Prefilter
@@ -84,15 +91,18 @@ def replay_on_cluster(
     try:
         with recording_exit(summary):
             rules = load_configured_rules(config)
+            tuning = load_tuning(config, rules) if rules else None
             listing = list_objects(locations, request.window)
             log.info("%d object(s), %d bytes to read", len(listing.objects), listing.bytes)
             if listing.outside_days:
                 log.info("%d object(s) outside the --from/--to days", listing.outside_days)
-            job = make_job(rules, shape, request.window)
+            job = make_job(rules, shape, request.window, tuning)
             with open_client(request.url) as client:
                 outcome = _run(client, listing, job)
-            for _, alert in sorted(outcome.alerts, key=operator.itemgetter(0)):
+            suppressor = Suppressor(tuning.suppression if tuning else {}, live=False)
+            for alert in _suppressed(outcome.alerts, suppressor):
                 writer.write(alert)
+            summary.suppressed = Counter(suppressor.suppressed)
             _fold(outcome, summary)
             outcome.raise_for_failures()
             if summary.records and not summary.mapped:
@@ -106,9 +116,24 @@ def replay_on_cluster(
     return 0
 
 
-def make_job(rules: Sequence[Rule], shape: Shape, window: Window | None) -> Job:
+def make_job(
+    rules: Sequence[Rule], shape: Shape, window: Window | None, tuning: Tuning | None = None
+) -> Job:
     """What every task needs: the rules, the raw prefilter, the window, the rule split."""
-    return Job(tuple(rules), shape, _prefilter(rules), window, global_rule_indexes(rules))
+    prefilter = _prefilter(rules)
+    return Job(tuple(rules), shape, prefilter, window, global_rule_indexes(rules), tuning)
+
+
+def _suppressed(alerts: list[tuple[Any, dict[str, Any]]], suppressor: Suppressor) -> Iterator[Any]:
+    """The alerts in completion order, through alert suppression as single-process replay
+    applies it (each group once, final; the open groups at the end)."""
+    ordered = [alert for _, alert in sorted(alerts, key=operator.itemgetter(0))]
+    if not suppressor.specs:
+        yield from ordered
+        return
+    for alert in ordered:
+        yield from suppressor.offer(alert)
+    yield from suppressor.flush()
 
 
 def _prefilter(rules: Sequence[Rule]) -> Prefilter | None:
@@ -286,6 +311,7 @@ def _fold(outcome: Outcome, summary: RunSummary) -> None:
         summary.skipped.update(stats.skipped)
         summary.bad_fields.update(stats.bad_fields)
         engine.update(stats.engine)
+        summary.excepted.update(stats.excepted)
         per_worker[stats.worker] += stats.seconds
         tasks[stats.worker] += 1
         objects += stats.objects

@@ -35,6 +35,7 @@ from typing import Any
 
 from connector.detection.model import Event, Rule
 from connector.detection.program import CompiledRule, compile_rule
+from connector.detection.tuning import Tuning
 from connector.errors import ConnectorError
 from connector.pipeline import Detector
 from connector.sources.base import Shape
@@ -80,6 +81,9 @@ class Job:
     prefilter: Prefilter | None
     window: Window | None
     global_rules: frozenset[int]
+    tuning: Tuning | None = None
+    """Exception items, applied by every engine (map and evaluate); suppression is applied
+    by the client, over all alerts in completion order."""
 
 
 @dataclass
@@ -95,6 +99,7 @@ class TaskStats:
     skipped: Counter[str] = field(default_factory=Counter)
     bad_fields: Counter[str] = field(default_factory=Counter)
     engine: Counter[str] = field(default_factory=Counter)
+    excepted: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
 
@@ -147,7 +152,11 @@ def _map_object(ref: ObjectRef, job: Job) -> MapOutput:
     started = time.perf_counter()
     stats = TaskStats(worker=_worker_name(), objects=1)
     detector = Detector(
-        job.rules, allowed_lateness=timedelta(0), project=True, keep_fields=[PARTITION_FIELD]
+        job.rules,
+        allowed_lateness=timedelta(0),
+        project=True,
+        keep_fields=[PARTITION_FIELD],
+        tuning=job.tuning,
     )
     source = FileSource([], job.shape, job.prefilter, opener=_open)
     try:
@@ -210,6 +219,7 @@ def _fold_detector(detector: Detector, stats: TaskStats) -> None:
     counters = detector.engine.stats.as_dict()
     for name in ("events_seen", "candidates", "no_timestamp", "evaluation_errors"):
         stats.engine[name] += counters[name]
+    stats.excepted.update(detector.engine.stats.excepted)
 
 
 def candidates_of(outputs: Iterable[MapOutput]) -> list[Candidate]:
@@ -248,7 +258,10 @@ def _evaluate(
     if not candidates or not rule_indexes:
         return []
     chosen = sorted(rule_indexes)
-    detector = Detector([job.rules[i] for i in chosen], allowed_lateness=timedelta(0))
+    # The exceptions again: hits are found afresh here, and an excepted hit of one rule
+    # must not come back because the event is a candidate of another.
+    rules = [job.rules[i] for i in chosen]
+    detector = Detector(rules, allowed_lateness=timedelta(0), tuning=job.tuning)
     rule_index = {id(c.rule): chosen[i] for i, c in enumerate(detector.engine.compiled)}
     candidates.sort(key=lambda c: c[1])
     order_of = {id(event): order for _, order, event in candidates}

@@ -318,3 +318,31 @@ def test_progress_bar_on_a_tty_goes_to_stderr(
     assert "] 100% of " in text and " tasks" in text  # Dask's progress, drawn on stderr
     alerts = [json.loads(line) for line in out.decode().splitlines()]
     assert comparable(alerts) == reference  # stdout holds the alerts and nothing else
+
+
+WORD_EXPORT = Path(__file__).parent.parent / "detection" / "data" / "exceptions"
+EXCEPTIONS = '[[rules.exceptions]]\nfile = "excel.ndjson"\nrules = ["*"]\n'
+SUPPRESSION = '[[rules.suppress]]\nrules = ["*"]\ngroup_by = ["host.name"]\nduration = "1h"\n'
+
+
+@pytest.mark.parametrize("tuning", [EXCEPTIONS, SUPPRESSION], ids=["exceptions", "suppression"])
+def test_exceptions_and_suppression_match_single_process(
+    export: Export,
+    reference: list[dict[str, Any]],
+    cluster: LocalCluster,
+    tmp_path: Path,
+    tuning: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The Word export of the tuning tests, for Excel: this workload has an Excel chain.
+    word = (WORD_EXPORT / "word_parent.ndjson").read_text(encoding="utf-8")
+    (tmp_path / "excel.ndjson").write_text(word.replace("WINWORD", "EXCEL"), encoding="utf-8")
+    (tmp_path / "s1-connector.toml").write_text(tuning, encoding="utf-8")  # the working folder
+    code, single, err = run_replay(capsys, str(export.source))
+    assert code == 0, err
+    assert single and comparable(single) != reference, "the tuning should change the alerts"
+    counters = err.split("excepted=")[1].split()[:2]
+    code, alerts, err = run_replay(capsys, str(export.root), "--cluster", cluster.scheduler_address)
+    assert code == 0, err
+    assert comparable(alerts) == comparable(single)
+    assert err.split("excepted=")[1].split()[:2] == counters  # excepted=N suppressed=N
