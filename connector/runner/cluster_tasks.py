@@ -1,22 +1,21 @@
 """What the Dask workers run for `replay --cluster`: plain functions over plain data.
 
-Two phases, both built from the pieces single-process replay uses (`FileSource`, the
-projected `Mapper`, the engine's intake and evaluation, `Detector.alert`):
+Two phases, built from the pieces single-process replay runs (`runner/ordering.py`):
 
-1. `map_objects` (one task per object): read → raw prefilter → parse → projected mapping →
-   the engine's intake, which keeps only *candidate* events (those that meet some rule
-   stage) with their position. Each candidate leaves as `(group, order, event)`:
-   * `group` is the agent (`host.id`) for rules whose sequence state is per agent, or
-     `GLOBAL_GROUP` for rules whose join keys could span agents (see `global_rule_indexes`);
-     a candidate of both kinds of rule leaves twice;
-   * `order` is the engine's position with its per-run arrival counter replaced by
-     `(object index, arrival in the object)`: exactly the arrival order of a single-process
-     replay that reads the same objects in the same order.
-2. `run_partition` (one task per shuffled partition of groups): sort the partition's
-   candidates by `order`, run a fresh engine over them (all of them: no watermark, no late
-   event), and build each alert from the matched events mapped in full. Each alert leaves
-   with its completion key `(order of the completing event, rule index, n)`, so the client
-   can merge every partition's alerts into single-process completion order.
+1. `map_objects` (one task per object): `FileSource` through fsspec → raw prefilter →
+   parse → projected mapping → `extract_candidates` (the engine's stage hits and order key;
+   only *candidates*, events some rule stage can take, go on). Each leaves as
+   `(group, order, event, hits)`:
+   * `group` is the agent (`host.id`) with the hits of rules whose sequence state is per
+     agent, or `GLOBAL_GROUP` with the hits of rules whose join keys could span agents (see
+     `global_rule_indexes`); a candidate of both kinds of rule leaves twice;
+   * `order` is the engine's order key, then `(object index, position in the object)`, so
+     equal keys stay in read order as in one process's stable sort.
+2. `run_partition` (one task per shuffled partition of groups): sort by `order`, run
+   `Engine.evaluate_ordered` over the candidates, and build each alert from the matched
+   events mapped in full (`Detector.alert`). Each alert leaves with its completion key
+   `(order of the completing event, rule index, n)`, so the client can merge every
+   partition's alerts into single-process completion order.
 
 State never crosses a group: sequence state is keyed by join values, and an agent-local
 join value (an entity id, `host.id`) belongs to one agent. So running groups apart, or many
@@ -35,9 +34,12 @@ from typing import Any
 
 from connector.detection.model import Event, Rule
 from connector.detection.program import CompiledRule, compile_rule
+from connector.detection.stages import Hit
 from connector.detection.tuning import Tuning
 from connector.errors import ConnectorError
+from connector.ops import RunSummary
 from connector.pipeline import Detector
+from connector.runner.ordering import extract_candidates
 from connector.sources.base import Shape
 from connector.sources.files import FileSource
 from connector.sources.fsobjects import ObjectRef, open_object
@@ -65,11 +67,13 @@ PARTITION_FIELD = "host.id"
 GLOBAL_GROUP = "\x00all-agents"
 """The group of candidates for rules whose state may span agents (not a valid agent id)."""
 _AGENT_LOCAL_KEYS = frozenset({"host.id", "agent.id"})
-_NEVER = -(2**62)  # a watermark before every event: intake only, nothing evaluated yet
 _PROBLEMS_KEPT = 20
 
 Order = tuple[Any, ...]
-Candidate = tuple[str, Order, Event]
+"""The engine's order key `(timestamp, tiebreaker kind, tiebreaker, event.id)`, then the
+object index and the read position in it (ties of equal keys in read order)."""
+Shuffled = tuple[str, Order, Event, list[Hit]]
+"""What the shuffle moves: (group, order, projected event, the stage hits of the group's rules)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ class TaskStats:
 
 @dataclass
 class MapOutput:
-    candidates: list[Candidate]
+    candidates: list[Shuffled]
     stats: TaskStats
 
 
@@ -135,7 +139,7 @@ def _agent_local(compiled: CompiledRule) -> bool:
     )
 
 
-def group_of(candidate: Candidate) -> str:
+def group_of(candidate: Shuffled) -> str:
     """The shuffle key of a candidate."""
     return candidate[0]
 
@@ -178,51 +182,40 @@ def _map_object(ref: ObjectRef, job: Job) -> MapOutput:
 
 def _candidates(
     ref: ObjectRef, job: Job, source: FileSource, detector: Detector, stats: TaskStats
-) -> Iterator[Candidate]:
+) -> Iterator[Shuffled]:
     records = source.file_records(ref.url)
     if job.window is not None:
         records = source.within(job.window, records)
-    batch: list[Event] = []
-    for shape, record in records:
-        stats.records += 1
-        event = detector.mapper.map(record, shape)
-        if event is not None:
-            batch.append(event)
-            if len(batch) >= 5000:
-                yield from _intake(detector, batch, ref.index, job.global_rules)
-                batch = []
-    yield from _intake(detector, batch, ref.index, job.global_rules)
-
-
-def _intake(
-    detector: Detector, events: list[Event], object_index: int, global_rules: frozenset[int]
-) -> Iterator[Candidate]:
-    """Run the engine's intake (counts, candidate selection, positions) without evaluating:
-    the watermark is before every event, so every candidate stays in the buffer."""
-    engine = detector.engine
-    engine.process(events, watermark_ms=_NEVER)
-    buffered, engine.buffer = engine.buffer, []
-    for position, event, hits in buffered:
-        order = (*position[:-1], object_index, position[-1])
-        rules = {rule_index for rule_index, _ in hits}
-        agent = event.get(PARTITION_FIELD)
-        if rules - global_rules:
-            yield (str(agent) if agent is not None else "", order, event)
-        if rules & global_rules:
-            yield (GLOBAL_GROUP, order, event)
+    counts = RunSummary("replay")
+    candidates = extract_candidates(records, detector, counts)
+    for n, (key, event, hits) in enumerate(candidates):
+        # Read order breaks ties of equal keys, as the stable sort of one process does.
+        order = (*key, ref.index, n)
+        local = [hit for hit in hits if hit[0] not in job.global_rules]
+        if local:
+            agent = event.get(PARTITION_FIELD)
+            yield (str(agent) if agent is not None else "", order, event, local)
+        if len(local) < len(hits):
+            shared = [hit for hit in hits if hit[0] in job.global_rules]
+            yield (GLOBAL_GROUP, order, event, shared)
+    stats.records = counts.records
 
 
 def _fold_detector(detector: Detector, stats: TaskStats) -> None:
     stats.mapped = detector.mapper.mapped
     stats.skipped.update(detector.mapper.skipped)
     stats.bad_fields.update(detector.mapper.bad_fields)
-    counters = detector.engine.stats.as_dict()
-    for name in ("events_seen", "candidates", "no_timestamp", "evaluation_errors"):
-        stats.engine[name] += counters[name]
-    stats.excepted.update(detector.engine.stats.excepted)
+    counters = detector.engine.stats
+    stats.engine.update(
+        events_seen=counters.events_seen,
+        candidates=counters.candidates,
+        no_timestamp=counters.no_timestamp,
+        evaluation_errors=detector.engine.stats.evaluation_errors,
+    )
+    stats.excepted.update(detector.engine.hit_filter.excepted if detector.engine.hit_filter else {})
 
 
-def candidates_of(outputs: Iterable[MapOutput]) -> list[Candidate]:
+def candidates_of(outputs: Iterable[MapOutput]) -> list[Shuffled]:
     """The candidates of a partition's map outputs (what the shuffle moves)."""
     return [c for output in outputs for c in output.candidates]
 
@@ -234,38 +227,33 @@ def stats_of(outputs: Iterable[MapOutput | PartitionOutput]) -> list[TaskStats]:
 # --- phase 2: groups → alerts ----------------------------------------------------------------
 
 
-def run_partition(groups: Iterable[tuple[str, list[Candidate]]], job: Job) -> list[PartitionOutput]:
-    """Evaluate a shuffled partition: agent groups with the agent-local rules, the global
-    group with the others; alerts keyed by completion order."""
+def run_partition(groups: Iterable[tuple[str, list[Shuffled]]], job: Job) -> list[PartitionOutput]:
+    """Evaluate a shuffled partition: agent groups and the all-agents group apart (their
+    hits name disjoint rules); alerts keyed by completion order."""
     started = time.perf_counter()
     stats = TaskStats(worker=_worker_name())
-    local: list[Candidate] = []
-    shared: list[Candidate] = []
+    local: list[Shuffled] = []
+    shared: list[Shuffled] = []
     for key, candidates in groups:
         (shared if key == GLOBAL_GROUP else local).extend(candidates)
-    everything = frozenset(range(len(job.rules)))
-    alerts = [
-        *_evaluate(job, everything - job.global_rules, local, stats),
-        *_evaluate(job, job.global_rules, shared, stats),
-    ]
+    alerts = [*_evaluate(job, local, stats), *_evaluate(job, shared, stats)]
     stats.seconds = time.perf_counter() - started
     return [PartitionOutput(alerts, stats)]
 
 
 def _evaluate(
-    job: Job, rule_indexes: frozenset[int], candidates: list[Candidate], stats: TaskStats
+    job: Job, candidates: list[Shuffled], stats: TaskStats
 ) -> list[tuple[Order, dict[str, Any]]]:
-    if not candidates or not rule_indexes:
+    """The engine over the candidates in order (`Engine.evaluate_ordered`, as one process
+    runs it); each alert keyed by (its completing event's order, rule index, n)."""
+    if not candidates:
         return []
-    chosen = sorted(rule_indexes)
-    # The exceptions again: hits are found afresh here, and an excepted hit of one rule
-    # must not come back because the event is a candidate of another.
-    rules = [job.rules[i] for i in chosen]
-    detector = Detector(rules, allowed_lateness=timedelta(0), tuning=job.tuning)
-    rule_index = {id(c.rule): chosen[i] for i, c in enumerate(detector.engine.compiled)}
+    detector = Detector(job.rules, allowed_lateness=timedelta(0))
+    rule_index = {id(c.rule): i for i, c in enumerate(detector.engine.compiled)}
     candidates.sort(key=lambda c: c[1])
-    order_of = {id(event): order for _, order, event in candidates}
-    matches = detector.engine.process((event for _, _, event in candidates), watermark_ms=None)
+    order_of = {id(event): order for _, order, event, _ in candidates}
+    ordered = ((order, event, hits) for _, order, event, hits in candidates)
+    matches = list(detector.engine.evaluate_ordered(ordered))
     counters = detector.engine.stats.as_dict()
     for name in ("late_events", "evicted_pending", "maxspan_rejected", "pending"):
         stats.engine[name] += counters[name]

@@ -3,8 +3,9 @@
 An export is the workload's records cut into gzip objects under
 `s1/cloud_funnel/yyyy/mm/dd/account_id=…/`; some objects are *late-uploaded*: they hold early
 events but are named (and so read) after every other object, so the read order is not time
-order. The reference for every comparison is single-process `replay` of the workload file,
-which is in time order.
+order. The reference for every comparison is single-process `replay` of the same export
+(order-independent since #12), checked against single-process replay of the time-ordered
+workload file.
 """
 
 from __future__ import annotations
