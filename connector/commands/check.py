@@ -4,6 +4,7 @@
 |----------|-------------------------------------------------------------------------|------|
 | config   | the file is missing or invalid                                          | 78   |
 | rules    | a rule does not compile; a `[rules] paths` entry holds no loadable rule | 78   |
+| tuning   | an exception-list export or value list is unusable (file:line each)     | 78   |
 | state    | the store's file or folder is not writable                              | 78   |
 | token    | no API token is found                                                   | 78   |
 | console  | unreachable (69) or the token is refused (77)                           |      |
@@ -40,6 +41,7 @@ from connector.timeutil import to_datetime
 
 if TYPE_CHECKING:
     from connector.config import Config
+    from connector.detection.model import Rule
     from connector.secrets import ResolvedSecret
 
 __all__ = ["check"]
@@ -141,6 +143,24 @@ def _check_rules(config: Config, report: Report) -> None:
         report.fail("rules", "no rule is loaded (builtin = false and no paths)", EXIT_CONFIG)
     elif not broken:
         report.ok("rules", f"{len(rules)}/{len(rules)} compile")
+    _check_tuning(config, rules, report)
+
+
+def _check_tuning(config: Config, rules: list[Rule], report: Report) -> None:
+    """The exception-list exports and suppression `poll` would load (exit 78 when unusable)."""
+    from connector.runner.common import load_tuning  # noqa: PLC0415 - lazy: start-up time
+
+    try:
+        tuning = load_tuning(config, rules)
+    except ConnectorError as exc:
+        report.fail("tuning", str(exc), exc.exit_code)
+        return
+    detail = (
+        f"{len(tuning.lists)} exception list(s), {len(tuning.exceptions)} rule(s) with "
+        f"exceptions, {len(tuning.suppression)} with alert suppression"
+    )
+    warnings = f"; {len(tuning.warnings)} warning(s) (see `rules check`)" if tuning.warnings else ""
+    report.ok("tuning", detail + warnings)
 
 
 def _check_state(config: Config, report: Report) -> None:

@@ -304,3 +304,23 @@ def test_rules_check_warns_of_lists_a_rule_references_but_nobody_loaded(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "warn   " in out and "'approved-admins' (single) is not loaded" in out
+
+
+def test_check_reports_an_unusable_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write(tmp_path, LIST, {**item(), "colour": "red"}, summary())
+    config = tmp_path / "s1-connector.toml"
+    config.write_text(
+        f'[source]\nkind = "cloud-funnel"\n[cloud_funnel]\nlocation = "{tmp_path}"\n'
+        f'[[rules.exceptions]]\nfile = "{bad.name}"\nrules = ["*"]\n',
+        encoding="utf-8",
+    )
+    assert cli.run(["--config", str(config), "check"]) == 78
+    out = capsys.readouterr().out
+    assert f"tuning: FAILED — {bad}: 1 problem(s)" in out
+    assert f"{bad}:2: item: unknown field 'colour'" in out
+    bad.write_text(DATA.joinpath("word_parent.ndjson").read_text(encoding="utf-8"))
+    cli.run(["--config", str(config), "check"])
+    out = capsys.readouterr().out
+    assert "tuning: 1 exception list(s), 1 rule(s) with exceptions, 0 with alert suppression" in out
