@@ -152,6 +152,8 @@ class ConsoleConfig(_Section):
 class CloudFunnelConfig(_Section):
     location: str = ""
     prefix: str = "s1/cloud_funnel"
+    rescan: Duration = timedelta(days=1)
+    keys_sort_by_time: bool = False
 
     @field_validator("location")
     @classmethod

@@ -30,7 +30,7 @@ from connector.timeutil import EPOCH, format_utc
 
 __all__ = ["SCHEMA_VERSION", "OutboxRow", "RunLock", "StateStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DELIVERED_KEEP_S = 30 * 86400
 RUNS_KEEP = 50
 
@@ -55,6 +55,11 @@ _MIGRATIONS: dict[int, str] = {
                        started_at REAL NOT NULL, finished_at REAL NOT NULL,
                        exit_code INTEGER NOT NULL, summary TEXT NOT NULL);
     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    2: """
+    CREATE TABLE objects (source TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL,
+                          etag TEXT NOT NULL, processed_at REAL NOT NULL,
+                          PRIMARY KEY (source, key));
     """,
 }
 
@@ -226,6 +231,34 @@ class StateStore:
 
     def put(self, key: str, value: str) -> None:
         self._conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (key, value))
+
+    # -- processed export objects (Cloud Funnel poll reads each object once) -----------------
+
+    def objects(self, source: str, prefix: str) -> dict[str, tuple[int, str]]:
+        """The processed objects of `source` whose key starts with `prefix`: key → (size, etag)."""
+        rows = self._conn.execute(
+            "SELECT key, size, etag FROM objects WHERE source=? AND key>=? AND key<?",
+            (source, prefix, prefix + "\U0010ffff"),
+        )
+        return {str(r[0]): (int(r[1]), str(r[2])) for r in rows}
+
+    def mark_objects(self, source: str, objects: Sequence[tuple[str, int, str]]) -> None:
+        """Record objects as processed (key, size, etag); call inside the window's transaction."""
+        now = time.time()
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)",
+            [(source, key, size, etag, now) for key, size, etag in objects],
+        )
+
+    def forget_objects(self, source: str, keys: Sequence[str]) -> None:
+        self._conn.executemany(
+            "DELETE FROM objects WHERE source=? AND key=?", [(source, key) for key in keys]
+        )
+
+    def prune_objects(self, source: str, before_key: str) -> None:
+        """Forget processed objects whose keys sort before `before_key` (folders no longer
+        listed: Cloud Funnel keys start with the date)."""
+        self._conn.execute("DELETE FROM objects WHERE source=? AND key<?", (source, before_key))
 
     # -- seen event ids (dedup of overlapping windows) --------------------------------------
 
@@ -409,6 +442,9 @@ class StateStore:
         checkpoints = dict(self._conn.execute("SELECT source, checkpoint_ms FROM checkpoints"))
         seen = int(self._conn.execute("SELECT COUNT(*) FROM seen_events").fetchone()[0])
         delivered = int(self._conn.execute("SELECT COUNT(*) FROM delivered").fetchone()[0])
+        objects = dict(
+            self._conn.execute("SELECT source, COUNT(*) FROM objects GROUP BY source").fetchall()
+        )
         return {
             "path": str(self.path),
             "schema_version": SCHEMA_VERSION,
@@ -421,6 +457,7 @@ class StateStore:
             "outbox": self.outbox_summary(),
             "outbox_size": self.outbox_size(),
             "delivered_recorded": delivered,
+            "processed_objects": objects,
             "last_run": self.last_run(),
             "lateness": self._lateness(),
         }

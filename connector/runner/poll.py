@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,8 @@ from connector.runner.common import (
     save_rate_limit,
 )
 from connector.sources.base import Source
+from connector.sources.cloud_funnel import CloudFunnelSource
+from connector.sources.objects import ObjectInfo
 from connector.state import RunLock, StateStore
 from connector.timeutil import Window, to_epoch_ms
 
@@ -138,6 +140,8 @@ class PollCycle:
         try:
             return self._windows(source, window_deadline)
         finally:
+            if isinstance(source, CloudFunnelSource):
+                self.summary.objects = dict(source.object_counts)
             save_rate_limit(self.store, source)
             self.summary.api_calls.update(source.stats.api_calls)
             self.summary.skipped.update(source.stats.skipped)
@@ -148,6 +152,10 @@ class PollCycle:
         # "now" is fixed for the run: catching up stops at the run's start, so a run never
         # chases the clock with ever smaller windows (each costing a rate-limited query).
         now = self.now()
+        # Before the first checkpoint, export objects hold history: the first run starts
+        # at `initial_lookback` like the other sources (see `_window`).
+        first_run = self.store.checkpoint(key) is None
+        since: datetime | None = None
         while True:
             window = next_window(self.store.checkpoint(key), now, self.config.poll)
             if window is None:
@@ -155,11 +163,22 @@ class PollCycle:
             if time.monotonic() >= window_deadline:
                 log.warning("run time budget spent; window %s waits for the next run", window)
                 return False
-            self._window(source, window, key)
+            if first_run and since is None:
+                since = window.start
+            self._window(source, window, key, since=since)
             self.summary.windows += 1
 
-    def _window(self, source: Source, window: Window, key: str) -> None:
-        events = self.detector.map_records(source.fetch(window), window, self.summary)
+    def _window(
+        self, source: Source, window: Window, key: str, *, since: datetime | None = None
+    ) -> None:
+        ledger = _ledger(source, self.store, key)
+        # An object ledger reads each export object once, whatever its events' times: its
+        # records are not confined to the window (a late upload carries old events), except
+        # that the first run skips what lies before its start (history, as for DV and SDL).
+        confine = window if ledger is None else None
+        if ledger is not None and since is not None:
+            confine = Window(since, _END_OF_TIME)
+        events = self.detector.map_records(source.fetch(window), confine, self.summary)
         fresh, stamps = _dedup(self.store, events, self.summary)
         end_ms = to_epoch_ms(window.end)
         alerts = self.detector.detect(in_time_order(fresh), end_ms - self.detector.lateness_ms)
@@ -174,6 +193,8 @@ class PollCycle:
             self.store.mark_seen(stamps)
             self.store.set_checkpoint(key, end_ms)
             self.store.prune_seen(end_ms - 2 * overlap_ms - 60_000)
+            if ledger is not None:
+                ledger.commit()
         self.summary.checkpoint = window.end.isoformat()
         log.debug("window %s: %d new events, %d alerts", window, len(fresh), len(alerts))
 
@@ -214,3 +235,43 @@ def _dedup(
         fresh.append(event)
         stamps.append((event_id, event_ms(event) or 0))
     return fresh, stamps
+
+
+@dataclass
+class StoreLedger:
+    """The Cloud Funnel object ledger in the state store; `commit()` runs inside the window's
+    transaction, so objects are recorded together with their events' effects."""
+
+    store: StateStore
+    source_key: str
+    source: CloudFunnelSource
+    read_objects: list[ObjectInfo] = field(default_factory=list)
+    gone_keys: list[str] = field(default_factory=list)
+
+    def known(self, prefix: str) -> dict[str, tuple[int, str]]:
+        return self.store.objects(self.source_key, prefix)
+
+    def read(self, info: ObjectInfo) -> None:
+        self.read_objects.append(info)
+
+    def gone(self, key: str) -> None:
+        self.gone_keys.append(key)
+
+    def commit(self) -> None:
+        rows = [(i.key, i.size, i.etag) for i in self.read_objects]
+        self.store.mark_objects(self.source_key, rows)
+        self.store.forget_objects(self.source_key, self.gone_keys)
+        if self.source.oldest_prefix:
+            self.store.prune_objects(self.source_key, self.source.oldest_prefix)
+        self.read_objects, self.gone_keys = [], []
+
+
+def _ledger(source: Source, store: StateStore, key: str) -> StoreLedger | None:
+    if not isinstance(source, CloudFunnelSource):
+        return None
+    ledger = StoreLedger(store, key, source)
+    source.ledger = ledger
+    return ledger
+
+
+_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)

@@ -1,7 +1,8 @@
 """Where Cloud Funnel objects live: a local folder or an S3 bucket, behind one small API.
 
-`open_store(location)` returns a store with `list(prefix)` (object infos, sorted by key)
-and `read(key)` (byte chunks). boto3 is an optional extra, imported only for `s3://`;
+`open_store(location)` returns a store with `list(prefix, start_after)` (object infos,
+sorted by key, only keys after `start_after` when given) and `read(key)` (byte chunks).
+boto3 is an optional extra, imported only for `s3://`;
 botocore errors become connector errors here: credentials/permission → `AuthError`,
 missing bucket → `ConfigError`, anything else → `Unavailable`.
 """
@@ -29,18 +30,20 @@ _MISSING_CODES = frozenset({"NoSuchBucket", "PermanentRedirect"})
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One object: key relative to the store root, size, last modification (aware UTC)."""
+    """One object: key relative to the store root, size, last modification (aware UTC), and
+    an etag that changes when the content does (S3's ETag; a file's mtime in ns)."""
 
     key: str
     size: int
     modified: datetime | None
+    etag: str = ""
 
 
 class ObjectStore(Protocol):
     name: str
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Objects whose key starts with `prefix`, sorted by key."""
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Objects whose key starts with `prefix` (and sorts after `start_after`), by key."""
         ...
 
     def read(self, key: str) -> Iterator[bytes]:
@@ -55,16 +58,19 @@ class LocalStore:
         self.root = root
         self.name = str(root)
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
         folder = self.root / prefix.rstrip("/")
         if not folder.is_dir():
             return
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            key = path.relative_to(self.root).as_posix()
             if any(part.startswith(".") for part in path.relative_to(self.root).parts):
+                continue
+            if start_after is not None and key <= start_after:
                 continue
             stat = path.stat()
             modified = datetime.fromtimestamp(stat.st_mtime, UTC)
-            yield ObjectInfo(path.relative_to(self.root).as_posix(), stat.st_size, modified)
+            yield ObjectInfo(key, stat.st_size, modified, str(stat.st_mtime_ns))
 
     def read(self, key: str) -> Iterator[bytes]:
         try:
@@ -87,18 +93,19 @@ class S3Store:
     def _full(self, key: str) -> str:
         return f"{self.root}/{key}" if self.root else key
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
         strip = len(self.root) + 1 if self.root else 0
+        extra = {"StartAfter": self._full(start_after)} if start_after else {}
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self._full(prefix)
+                Bucket=self.bucket, Prefix=self._full(prefix), **extra
             )
             items = [item for page in pages for item in page.get("Contents", [])]
         except Exception as exc:  # botocore raises many types; mapped in one place
             raise _s3_error(exc, f"listing {self.name}/{prefix}") from exc
         for item in sorted(items, key=lambda i: str(i["Key"])):
             yield ObjectInfo(str(item["Key"])[strip:], int(item.get("Size", 0)),
-                             item.get("LastModified"))  # fmt: skip
+                             item.get("LastModified"), str(item.get("ETag", "")))  # fmt: skip
 
     def read(self, key: str) -> Iterator[bytes]:
         try:
