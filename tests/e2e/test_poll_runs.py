@@ -155,10 +155,12 @@ def test_overlapping_windows_produce_no_duplicate_alerts(
     assert run(config, NOW) == 0
     first = last_summary(config)
     assert first["windows"] == 3
-    assert first["duplicates_dropped"] > 0  # the overlaps were really read twice
+    # Consoles re-read the overlaps; Cloud Funnel reads each export object once (issue 12).
+    rereads = kind != "cloud-funnel"
+    assert (first["duplicates_dropped"] > 0) is rereads  # the overlaps were really read twice
     assert run(config, NOW + 2 * MINUTE) == 0
     second = last_summary(config)
-    assert second["duplicates_dropped"] >= 2  # chain c's events, read again
+    assert (second["duplicates_dropped"] >= 2) is rereads  # chain c's events, read again
     assert run(config, NOW + 5 * MINUTE) == 0  # past every chain by more than the lateness
 
     alerts = delivered(config)
