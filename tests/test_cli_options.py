@@ -135,3 +135,14 @@ def test_a_repeated_warning_is_logged_once_with_a_count(
         "window 0 is older than retention (repeated 4 more time(s) this run)",
     ]
     logging.getLogger().handlers.clear()
+
+
+def test_command_status_lines_are_json_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "c.toml"
+    assert cli_module.run(["init", str(target), "--log-format", "json"]) == 0
+    (line,) = _json_lines(capsys.readouterr().err)
+    assert line["level"] == "info" and str(line["message"]).startswith(f"wrote {target}")
+    assert cli_module.run(["rules", "list", "--log-format", "json"]) == 0
+    assert all(isinstance(doc, dict) for doc in _json_lines(capsys.readouterr().err))

@@ -8,6 +8,7 @@ import click
 
 from connector.cli import AppContext
 from connector.errors import EXIT_OK, ConfigError, SecretError
+from connector.logsetup import status_line
 
 __all__ = ["auth"]
 
@@ -43,7 +44,7 @@ def auth_set(app: AppContext, from_stdin: bool) -> int:
     if not value:
         raise SecretError("empty token: nothing stored")
     store_token(url, SecretStr(value))
-    click.echo(f"token stored in the OS keyring for {url}", err=True)
+    status_line(f"token stored in the OS keyring for {url}")
     return EXIT_OK
 
 
@@ -55,7 +56,7 @@ def auth_delete(app: AppContext) -> int:
 
     url = _console_url(app)
     removed = delete_token(url)
-    click.echo("token removed" if removed else "no token was stored", err=True)
+    status_line("token removed" if removed else "no token was stored")
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ import click
 
 from connector.cli import AppContext
 from connector.errors import EXIT_OK, ConfigError
+from connector.logsetup import status_line
 
 __all__ = ["example_config", "init"]
 
@@ -35,9 +36,8 @@ def init(app: AppContext, path: Path | None, force: bool) -> int:
             handle.write(example_config())
     except OSError as exc:
         raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    click.echo(
+    status_line(
         f"wrote {target}: set [console] url and add [[outputs]], provide the API token "
-        "($S1_API_TOKEN, token_file or `s1-connector auth set`), then run `s1-connector check`",
-        err=True,
+        "($S1_API_TOKEN, token_file or `s1-connector auth set`), then run `s1-connector check`"
     )
     return EXIT_OK

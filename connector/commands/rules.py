@@ -9,6 +9,7 @@ import click
 
 from connector.cli import AppContext
 from connector.errors import EXIT_CONFIG, EXIT_OK, ConnectorError
+from connector.logsetup import status_line
 
 if TYPE_CHECKING:
     from connector.detection.check import RuleCheck
@@ -33,7 +34,7 @@ def rules_list(app: AppContext) -> int:
         click.echo(
             f"{rule.rule_id}  {rule.severity:<8} {rule.risk_score:>3}  {rule.name}  ({rule.source})"
         )
-    click.echo(f"{len(loaded)} rule(s)", err=True)
+    status_line(f"{len(loaded)} rule(s)")
     return EXIT_OK
 
 
@@ -186,5 +187,5 @@ def rules_pushdown(app: AppContext) -> int:
     for widened in pushdown.widened:
         click.echo(f"widened: {widened}")
     for note in pushdown.notes:
-        click.echo(f"note: {note}", err=True)
+        status_line(f"note: {note}")
     return EXIT_OK

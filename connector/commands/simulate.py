@@ -7,6 +7,7 @@ import os
 import click
 
 from connector.errors import EXIT_OK, UsageError
+from connector.logsetup import status_line
 
 __all__ = ["simulate"]
 
@@ -104,9 +105,9 @@ def simulate(
         pq_partial_flag=pq_partial_flag,
     )
     with simulator:
-        click.echo(f"simulator: {len(records)} records at {simulator.url} (Ctrl-C stops)", err=True)
+        status_line(f"simulator: {len(records)} records at {simulator.url} (Ctrl-C stops)")
         try:
             simulator.wait()
         except KeyboardInterrupt:
-            click.echo("simulator: stopped", err=True)
+            status_line("simulator: stopped")
     return EXIT_OK

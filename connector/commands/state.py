@@ -10,6 +10,7 @@ import click
 
 from connector.cli import AppContext
 from connector.errors import EXIT_OK, UsageError
+from connector.logsetup import status_line
 from connector.state import RunLock, StateStore
 
 __all__ = ["state"]
@@ -91,7 +92,7 @@ def state_reset(app: AppContext, yes: bool) -> int:
         ]
         for file in removed:
             file.unlink()
-    click.echo(f"state reset: removed {len(removed)} file(s) at {path}", err=True)
+    status_line(f"state reset: removed {len(removed)} file(s) at {path}")
     return EXIT_OK
 
 
@@ -111,5 +112,5 @@ def state_drop_output(app: AppContext, output: str, yes: bool) -> int:
     logging.getLogger(__name__).warning(
         "dropped %d queued alert(s) of output %r on request", dropped, output
     )
-    click.echo(f"dropped {dropped} queued alert(s) of output {output!r}", err=True)
+    status_line(f"dropped {dropped} queued alert(s) of output {output!r}")
     return EXIT_OK
