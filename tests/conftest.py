@@ -13,6 +13,11 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 FIXTURES = SHARED / "fixtures"
 
+# Tests parse their rules afresh and never write to the developer's rule cache folder
+# (`tests/detection/test_rule_cache.py` turns it on in a temporary folder). Set when this
+# file is imported, before any test module loads rules at import time.
+os.environ["S1_CONNECTOR_CACHE_DIR"] = "off"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Sigma conversions are cached in a folder of this test session, never the user's cache

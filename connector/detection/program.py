@@ -16,6 +16,7 @@ from connector.detection.eql import ast
 from connector.detection.eql.compiler import CompiledCondition, compile_condition
 from connector.detection.eql.parser import parse
 from connector.detection.model import Rule
+from connector.detection.needles import Needles, needles_of
 from connector.errors import RuleError
 
 __all__ = ["CompiledRule", "KeyField", "Stage", "compile_query", "compile_rule"]
@@ -33,12 +34,15 @@ class KeyField:
 class Stage:
     """One stage (or the single event query, or `until`) ready to evaluate.
 
-    `anchor`, when set, is a test the event must pass for `condition` to hold (an index key)."""
+    `anchor`, when set, is a test the event must pass for `condition` to hold (an index key).
+    `needles`, when set, is another: texts one of which the event must carry (`needles.py`);
+    with an anchor, they come from the condition's other terms (a second, independent gate)."""
 
     category: str | None
     condition: CompiledCondition
     keys: tuple[KeyField, ...]
     anchor: Anchor | None = None
+    needles: Needles | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,9 @@ def _stage(
         if not isinstance(key, ast.Field):
             raise _error(query, rule, "join keys must be field names", event)
         key_fields.append(KeyField(key.name, key.optional))
-    return Stage(event.category, condition, tuple(key_fields), anchor_of(event.condition))
+    anchor = anchor_of(event.condition)
+    needles = needles_of(event.condition, skip=anchor.field if anchor else None)
+    return Stage(event.category, condition, tuple(key_fields), anchor, needles)
 
 
 def _error(

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from connector.detection.exception_files import parse_list_refs
 from connector.detection.model import Rule
 from connector.detection.program import compile_rule
+from connector.detection.rule_cache import RuleCache
 from connector.detection.suppression import parse_suppression
 from connector.errors import RuleError
 
@@ -83,8 +84,9 @@ def load_rules(
     are skipped (logged). Raises RuleError for a broken file or a duplicate rule_id."""
     rules: list[Rule] = []
     seen: dict[str, str] = {}
+    cache = RuleCache.open()  # parsed rule files from earlier runs (start-up time)
     for file in rule_files(builtin, paths):
-        for rule in _file_rules(file):
+        for rule in _file_rules(file, cache):
             if rule.language != "eql":
                 log.info("skipping %s: rule type %r is not EQL", file, rule.language)
                 continue
@@ -98,12 +100,17 @@ def load_rules(
                 )
             seen[rule.rule_id] = str(file)
             rules.append(rule)
+    cache.save()
     return rules
 
 
-def _file_rules(file: Path) -> list[Rule]:
+def _file_rules(file: Path, cache: RuleCache) -> list[Rule]:
     if not is_sigma(file):
-        return [parse_rule_file(file)]
+        rule = cache.get(file)
+        if rule is None:
+            rule = parse_rule_file(file)
+            cache.put(file, rule)
+        return [rule]
     usable = []
     for outcome in sigma_outcomes(file):
         if outcome.error:

@@ -1,9 +1,20 @@
 """Which stage conditions an event satisfies (category dispatch) and its join keys.
 
-`Dispatch` indexes every stage of every rule by its event category, so an event costs one
-dict lookup unless its category is used by some rule. Within a category, stages that have an
-anchor (see `anchors.py`) are indexed by the anchor's field and values: the event's value of
-that field selects the few stages worth running. Only then are the precompiled conditions run.
+`Dispatch` makes the cost of an event grow with the stages it could match, not with the
+number of rules. Every stage of every rule is indexed by its event category, so an event
+costs one dict lookup unless its category is used by some rule. Within a category:
+
+* stages with an anchor (`anchors.py`) sit in a table keyed by the anchor's field and
+  values: the event's value of that field selects the few stages worth trying;
+* stages with needles (`needles.py`) but no anchor sit in a table keyed by needle: one
+  literal pass over the event (`literal_pass.py`) tells which needles it carries, and only
+  their stages are tried. An anchored stage with needles from its other terms is tried only
+  when the event also carries one of those (a second gate);
+* the rest (`plain`) are tried for every event of the category.
+
+Only then are the precompiled conditions run. Both gates are necessary conditions of the
+stage's condition, so the hits are exactly those of running every condition
+(`use_index=False`, which the tests compare against).
 
 A `Hit` is `(rule index, role)`, where role is the index of the stage condition in
 `CompiledRule.stages`, or -1 for `until`. Hits come out sorted, so their order never depends
@@ -18,6 +29,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
+from connector.detection.literal_pass import LiteralPass
 from connector.detection.model import Event
 from connector.detection.program import CompiledRule, Stage
 
@@ -27,16 +39,20 @@ log = logging.getLogger(__name__)
 
 UNTIL = -1
 Hit = tuple[int, int]
-_Check = tuple[Callable[[Event], bool], Hit]
+Gate = frozenset[int] | None
+"""The needle numbers of which an event must carry one (None: no such gate)."""
+_Check = tuple[Callable[[Event], bool], Hit, Gate]
 _Table = dict[str, tuple[_Check, ...]]
 
 
 @dataclass(frozen=True)
 class _Index:
-    """The stages of one category: run always (`plain`) or looked up by anchor value."""
+    """The stages of one category: always tried (`plain`), looked up by anchor value, or by
+    the needles the event carries."""
 
     plain: tuple[_Check, ...] = ()
     anchored: tuple[tuple[str, bool, _Table], ...] = ()
+    by_needle: dict[int, tuple[_Check, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -45,38 +61,47 @@ class _IndexBuilder:
 
     plain: list[_Check] = field(default_factory=list)
     tables: dict[tuple[str, bool], dict[str, list[_Check]]] = field(default_factory=dict)
+    by_needle: dict[int, list[_Check]] = field(default_factory=dict)
 
-    def add(self, check: _Check, stage: Stage, use_anchor: bool) -> None:
-        anchor = stage.anchor if use_anchor else None
-        if anchor is None:
+    def add(self, check: _Check, stage: Stage, use_index: bool) -> None:
+        anchor = stage.anchor if use_index else None
+        if anchor is not None:
+            table = self.tables.setdefault((anchor.field, anchor.fold), {})
+            for value in anchor.values:
+                table.setdefault(value, []).append(check)
+        elif check[2] is not None:
+            for number in check[2]:
+                self.by_needle.setdefault(number, []).append(check)
+        else:
             self.plain.append(check)
-            return
-        table = self.tables.setdefault((anchor.field, anchor.fold), {})
-        for value in anchor.values:
-            table.setdefault(value, []).append(check)
 
     def freeze(self) -> _Index:
         anchored = tuple(
             (name, fold, {value: tuple(checks) for value, checks in table.items()})
             for (name, fold), table in self.tables.items()
         )
-        return _Index(tuple(self.plain), anchored)
+        by_needle = {number: tuple(checks) for number, checks in self.by_needle.items()}
+        return _Index(tuple(self.plain), anchored, by_needle)
 
 
 class Dispatch:
-    """Category- and anchor-indexed stage conditions of a rule set.
+    """Category-, anchor- and needle-indexed stage conditions of a rule set.
 
-    `use_anchors=False` runs every stage condition of the category (same hits, slower; for
+    `use_index=False` runs every stage condition of the category (same hits, slower; for
     tests that check the index changes nothing)."""
 
-    def __init__(self, rules: Sequence[CompiledRule], *, use_anchors: bool = True) -> None:
+    def __init__(self, rules: Sequence[CompiledRule], *, use_index: bool = True) -> None:
+        self.literals = LiteralPass()
         entries: list[tuple[str | None, _Check, Stage]] = []
         for rule_index, compiled in enumerate(rules):
             roles: list[tuple[int, Stage]] = list(enumerate(compiled.stages))
             if compiled.until is not None:
                 roles.insert(0, (UNTIL, compiled.until))
             for role, stage in roles:
-                entries.append((stage.category, (stage.condition.fn, (rule_index, role)), stage))
+                gate = self._gate(stage) if use_index else None
+                check: _Check = (stage.condition.fn, (rule_index, role), gate)
+                entries.append((stage.category, check, stage))
+        self.literals.freeze()
         categories = {category for category, _, _ in entries if category is not None}
         indexes = {name: _IndexBuilder() for name in categories}
         fallback = _IndexBuilder()
@@ -84,10 +109,16 @@ class Dispatch:
             # `any where` stages belong to every category's index and to the fallback.
             targets = [indexes[category]] if category is not None else [*indexes.values(), fallback]
             for index in targets:
-                index.add(check, stage, use_anchors)
+                index.add(check, stage, use_index)
         self._indexes = {name: index.freeze() for name, index in indexes.items()}
         self._fallback = fallback.freeze()
         self.errors = 0
+
+    def _gate(self, stage: Stage) -> Gate:
+        needles = stage.needles
+        if needles is None:
+            return None
+        return frozenset(self.literals.id_of(text, needles.fields) for text in needles.texts)
 
     def candidates(self, event: Event, category: Any) -> list[Hit] | None:
         """The hits of `event`, sorted (None when it matches nothing). `category` may be a list."""
@@ -95,9 +126,9 @@ class Dispatch:
             # The common shapes inline (one category, possibly in a one-element list): this
             # runs for every event of the stream.
             if category.__class__ is not list:
-                return _run(self._indexes.get(category, self._fallback), event)
+                return self._run(self._indexes.get(category, self._fallback), event)
             if len(category) == 1:
-                return _run(self._indexes.get(category[0], self._fallback), event)
+                return self._run(self._indexes.get(category[0], self._fallback), event)
             return self._several(category, event)
         except (TypeError, AttributeError, ValueError, OverflowError) as exc:
             # A malformed event (e.g. an object where a string was expected) must not stop
@@ -109,31 +140,48 @@ class Dispatch:
     def _several(self, categories: list[Any], event: Event) -> list[Hit] | None:
         found: set[Hit] = set()
         for name in dict.fromkeys(categories):
-            found.update(_run(self._indexes.get(name, self._fallback), event) or ())
+            found.update(self._run(self._indexes.get(name, self._fallback), event) or ())
         return sorted(found) or None
 
-
-def _run(index: _Index, event: Event) -> list[Hit] | None:
-    hits: list[Hit] | None = None
-    for condition, hit in index.plain:
-        if condition(event):
-            if hits is None:
-                hits = [hit]
-            else:
-                hits.append(hit)
-    for name, fold, table in index.anchored:
-        value = event.get(name)
-        if value is None:
-            continue
-        for condition, hit in _lookup(table, value, fold):
+    def _run(self, index: _Index, event: Event) -> list[Hit] | None:
+        hits: list[Hit] = []
+        carried: frozenset[int] | None = None  # the literal pass, done once when needed
+        for condition, hit, _ in index.plain:
             if condition(event):
-                if hits is None:
-                    hits = [hit]
-                else:
+                hits.append(hit)
+        for name, fold, table in index.anchored:
+            value = event.get(name)
+            if value is None:
+                continue
+            for condition, hit, gate in _lookup(table, value, fold):
+                if gate is not None:
+                    if carried is None:
+                        carried = self.literals.found(event)
+                    if gate.isdisjoint(carried):
+                        continue
+                if condition(event):
                     hits.append(hit)
-    if hits is not None and len(hits) > 1:
-        hits.sort()
-    return hits
+        if index.by_needle:
+            if carried is None:
+                carried = self.literals.found(event)
+            if carried:
+                _by_needle(index.by_needle, carried, event, hits)
+        if len(hits) > 1:
+            hits.sort()
+        return hits or None
+
+
+def _by_needle(
+    table: dict[int, tuple[_Check, ...]], carried: frozenset[int], event: Event, hits: list[Hit]
+) -> None:
+    """Try the stages gated by the needles the event carries, each once."""
+    tried: set[Hit] = set()
+    for number in carried:
+        for condition, hit, _ in table.get(number, _NONE):
+            if hit not in tried:
+                tried.add(hit)
+                if condition(event):
+                    hits.append(hit)
 
 
 _NONE: tuple[_Check, ...] = ()

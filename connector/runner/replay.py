@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TextIO
 
 from connector.config import Config
-from connector.detection.model import Rule
 from connector.ecsutil import nest
 from connector.errors import (
     BadInputError,
@@ -53,7 +52,7 @@ def replay(
     rules = load_configured_rules(config) if emit == "alerts" else []
     tuning = load_tuning(config, rules) if rules else None
     detector = Detector(rules, allowed_lateness=timedelta(0), project=True, tuning=tuning)
-    prefilter = _prefilter(rules) if rules else None
+    prefilter = _prefilter(detector, shape) if rules else None
     try:
         with recording_exit(summary), FileSource(paths, shape, prefilter) as source:
             usable = _UsableFiles(source, detector)
@@ -71,10 +70,11 @@ def replay(
     return 0
 
 
-def _prefilter(rules: Sequence[Rule]) -> Prefilter:
-    from connector.sources.pushdown import build_pushdown  # noqa: PLC0415 - only for alerts
+def _prefilter(detector: Detector, shape: Shape) -> Prefilter:
+    # Derived from the engine's literal index: cheap to build, and exact for ECS input.
+    from connector.sources.literal_prefilter import literal_prefilter  # noqa: PLC0415
 
-    return build_pushdown(rules).prefilter
+    return literal_prefilter(detector.engine.compiled, shape)
 
 
 def _replay_events(

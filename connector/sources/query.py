@@ -6,6 +6,8 @@ Plain data, so sources depend on it without depending on the rule engine
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -64,6 +66,9 @@ class Prefilter:
 
     @cached_property
     def _compiled(self) -> dict[str, Any]:
+        needles = self._flat_needles()
+        if needles is not None and len(needles) > _AUTOMATON_FROM:
+            return _automaton_test(needles)
         # One boolean expression (`b'cmd.exe' in low and ...`), inlined into a list
         # comprehension for whole blocks: per line, a loop over the tuples or even a
         # function call would cost more than the `in` tests themselves.
@@ -75,6 +80,13 @@ class Prefilter:
         namespace: dict[str, Any] = {}
         exec(compile(source, "<prefilter>", "exec"), namespace)
         return namespace
+
+    def _flat_needles(self) -> tuple[bytes, ...] | None:
+        """All needles, when the test is "the line holds any of them" (every alternative
+        one group); None otherwise."""
+        if not all(len(alternative) == 1 for alternative in self.alternatives):
+            return None
+        return tuple(dict.fromkeys(n for (group,) in self.alternatives for n in group))
 
     @property
     def passes_everything(self) -> bool:
@@ -94,6 +106,40 @@ class Prefilter:
     @classmethod
     def everything(cls) -> Prefilter:
         return cls()
+
+
+_AUTOMATON_FROM = 24
+"""From this many needles on, one Aho-Corasick scan of the line beats one `in` per needle."""
+
+
+def _automaton_test(needles: tuple[bytes, ...]) -> dict[str, Any]:
+    """`passes`/`select` for "the line holds one of `needles`", with one Aho-Corasick
+    automaton (`pyahocorasick`, C). Lines are decoded as Latin-1 (one byte, one character),
+    so byte needles match exactly where they would in the bytes."""
+    import ahocorasick  # noqa: PLC0415 - only prefilters with many needles need it
+
+    automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+    for number, needle in enumerate(needles):
+        automaton.add_word(needle.decode("latin-1"), number)
+    automaton.make_automaton()
+    first = automaton.iter
+
+    def passes(low: bytes) -> bool:
+        return next(first(low.decode("latin-1")), None) is not None
+
+    def select(lines: Sequence[bytes]) -> list[int]:
+        # One scan over the block: after a hit, resume at the next line.
+        text = b"\n".join(lines).decode("latin-1")
+        starts = list(itertools.accumulate((len(low) + 1 for low in lines), initial=0))
+        chosen: list[int] = []
+        position = 0
+        while (hit := next(first(text, position), None)) is not None:
+            line = bisect.bisect_right(starts, hit[0]) - 1
+            chosen.append(line)
+            position = starts[line + 1]
+        return chosen
+
+    return {"passes": passes, "select": select}
 
 
 def _expression(alternatives: tuple[Alternative, ...]) -> str:

@@ -71,7 +71,7 @@ def _probe_events(compiled: list[CompiledRule]) -> list[dict[str, Any]]:
 
 
 def test_index_selects_the_same_stages_as_a_full_scan(corpus: list[CompiledRule]) -> None:
-    indexed, scanned = Dispatch(corpus), Dispatch(corpus, use_anchors=False)
+    indexed, scanned = Dispatch(corpus), Dispatch(corpus, use_index=False)
     events = _probe_events(corpus)
     assert len(events) > 500
     hits = 0

@@ -37,6 +37,8 @@ UNSELECTIVE_FIELDS = frozenset(
         "event.type",
         "event.action",
         "event.kind",
+        "event.category",
+        "network.direction",
         "event.outcome",
         "event.dataset",
         "event.module",
@@ -81,11 +83,17 @@ class Generator:
         self._temps = 0
         self.fields: set[str] = set()
 
-    def namespace(self) -> dict[str, Any]:
-        """Globals for the generated function: runtime helpers plus this condition's constants."""
+    @property
+    def constants(self) -> dict[str, Any]:
+        """The `_kN` constants the generated code refers to."""
+        return dict(self._constants)
+
+    @staticmethod
+    def base_namespace(constants: dict[str, Any]) -> dict[str, Any]:
+        """Globals for a generated function with these constants."""
         # The generated code needs only these builtins; nothing else is reachable from it.
         builtins = {"any": any, "str": str, "list": list}
-        return {**NAMESPACE, **self._constants, "__builtins__": builtins}
+        return {**NAMESPACE, **constants, "__builtins__": builtins}
 
     def _const(self, value: Any) -> str:
         name = f"_k{len(self._constants)}"
@@ -190,7 +198,8 @@ class Generator:
             helper = "_in_fold_any"
         else:
             options = frozenset(values)
-            helper = "_in_any"
+            strings = all(isinstance(v, str) for v in values)
+            helper = "_in_str_any" if strings else "_in_any"
         code = f"{helper}({self._get(node.value)}, {self._const(options)})"
         if None in options:
             code = f"({code} or _is_null({self._get(node.value)}))"

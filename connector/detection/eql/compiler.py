@@ -20,15 +20,17 @@ are null (false at the top).
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any
 
 from connector.detection.eql import ast
 from connector.detection.eql.codegen import Generator
 from connector.detection.model import Event
 
-__all__ = ["CompiledCondition", "compile_condition"]
+__all__ = ["GENERATED", "CompiledCondition", "Generated", "compile_condition"]
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,41 @@ class CompiledCondition:
     fields: frozenset[str]
 
 
+@dataclass(frozen=True)
+class Generated:
+    """What code generation made of a condition, in a form that can be kept on disk
+    (`rule_cache.py`): the source, its bytecode (`marshal`), its constants, the fields."""
+
+    source: str
+    bytecode: bytes
+    constants: dict[str, Any]
+    fields: frozenset[str]
+
+
+GENERATED: dict[str, Generated] = {}
+"""Generated code by the `repr` of the condition's AST, seeded from disk. Not by the AST
+itself: `Literal(2) == Literal(2.0)` and `Literal(1) == Literal(True)` in Python, while
+EQL divides, compares and matches them differently."""
+
+
 def compile_condition(condition: ast.Expr) -> CompiledCondition:
     """Compile `condition`; raise ValueError naming the problem (unknown function, bad
     regex or CIDR, an expression that is not a condition)."""
+    key = repr(condition)
+    generated = GENERATED.get(key)
+    if generated is None:
+        generated = _generate(condition)
+        GENERATED[key] = generated
+    namespace = Generator.base_namespace(generated.constants)
+    code = marshal.loads(generated.bytecode)  # our own cache (rule_cache.py)
+    assert isinstance(code, CodeType)
+    exec(code, namespace)
+    return CompiledCondition(namespace["condition"], generated.source, generated.fields)
+
+
+def _generate(condition: ast.Expr) -> Generated:
     generator = Generator()
     body = generator.condition(condition).code
     source = f"def condition(e):\n    return {body}\n"
-    namespace: dict[str, Any] = generator.namespace()
-    exec(compile(source, "<eql condition>", "exec"), namespace)
-    return CompiledCondition(namespace["condition"], source, frozenset(generator.fields))
+    bytecode = marshal.dumps(compile(source, "<eql condition>", "exec"))
+    return Generated(source, bytecode, generator.constants, frozenset(generator.fields))

@@ -20,9 +20,14 @@ from connector.detection.eql.literals import parse_duration_ms, unescape
 from connector.detection.eql.unsupported import find_unsupported
 from connector.errors import RuleError
 
-__all__ = ["MAX_RUNS", "parse"]
+__all__ = ["MAX_RUNS", "PARSED", "parse"]
 
 MAX_RUNS = 100
+
+PARSED: dict[tuple[str, str, int], ast.Query] = {}
+"""Queries parsed so far, by (text, source, line offset): loading, compiling and pushdown
+each ask for the same rules. `rule_cache.py` seeds it from disk. ASTs are immutable."""
+_PARSED_SIZE = 8192
 
 
 @lru_cache(maxsize=1)
@@ -39,6 +44,17 @@ def parse(query: str, source: str = "", *, line_offset: int = 0) -> ast.Query:
     `source` names its origin for messages; `line_offset` is added to reported line numbers (a
     query that starts on line 40 of a rule file passes 39). Raises RuleError with the line,
     column and offending line for syntax errors and for unsupported constructs, named."""
+    key = (query, source, line_offset)
+    parsed = PARSED.get(key)
+    if parsed is None:
+        parsed = _parse(query, source, line_offset)
+        if len(PARSED) >= _PARSED_SIZE:
+            PARSED.pop(next(iter(PARSED)))
+        PARSED[key] = parsed
+    return parsed
+
+
+def _parse(query: str, source: str, line_offset: int) -> ast.Query:
     lines = query.splitlines() or [""]
 
     def error(message: str, line: int, column: int) -> RuleError:

@@ -54,6 +54,19 @@ def in_any(value: Any, options: frozenset[Any]) -> bool:
     return _in(value, options)
 
 
+def in_str_any(value: Any, options: frozenset[str]) -> bool:
+    """`in_any` for string options only: no element of another type can equal one, so a
+    list is tested in C (`isdisjoint`); an unhashable element falls back to `in_any`."""
+    if value.__class__ is str:
+        return value in options
+    if value.__class__ is list:
+        try:
+            return not options.isdisjoint(value)
+        except TypeError:
+            return any(_in(item, options) for item in value)
+    return _in(value, options)
+
+
 def _in(item: Any, options: frozenset[Any]) -> bool:
     if item is None or item.__class__ is bool:
         return item in options and any(o is item for o in options)
@@ -156,6 +169,7 @@ NAMESPACE: dict[str, Any] = {
     "_eq_any": eq_any,
     "_cmp_any": cmp_any,
     "_in_any": in_any,
+    "_in_str_any": in_str_any,
     "_in_fold_any": in_fold_any,
     "_match_any": match_any,
     "_cidr_any": cidr_any,

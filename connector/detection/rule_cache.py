@@ -1,0 +1,181 @@
+"""Parsed rule files kept on disk, so a run with hundreds of rules starts in milliseconds.
+
+Reading 408 rule files (TOML, then the EQL query with lark) takes seconds, and the result
+depends only on each file's bytes and on this code. The cache keeps, per rule file, the
+SHA-256 of its bytes, the `Rule` read from it and its parsed query (`ast.Query`, seeded into
+the parser's memo so compiling the rule does not parse it again); and, per stage condition,
+the generated code (`compiler.Generated`: source, bytecode, constants), so compiling it is
+one `exec`. A file whose bytes changed
+is read again (hashing all 408 files takes milliseconds; modification times could miss an
+edit within one clock tick); the whole cache is ignored when the code that produces it
+changes (its name holds a hash of the grammar and of the modules that build rules and ASTs).
+
+| `S1_CONNECTOR_CACHE_DIR` | where                                                    |
+|--------------------------|----------------------------------------------------------|
+| unset                    | `$XDG_CACHE_HOME/s1-connector`, else `~/.cache/s1-connector` |
+| a folder                 | that folder                                              |
+| `off`                    | no cache                                                 |
+
+The cache never changes what is loaded: only files that loaded without error are cached,
+and a cache that cannot be read or written is logged (debug) and treated as empty. It is a
+pickle, so the folder is created private (0700) and a file owned by someone else is never
+read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connector.detection.eql import ast
+from connector.detection.eql.compiler import GENERATED, Generated
+from connector.detection.eql.parser import PARSED
+from connector.detection.model import Rule
+
+__all__ = ["RuleCache"]
+
+log = logging.getLogger(__name__)
+
+_VERSION = 1
+_CODE = (
+    "eql/eql.lark",
+    "eql/parser.py",
+    "eql/ast.py",
+    "eql/codegen.py",
+    "eql/compiler.py",
+    "eql/runtime.py",
+    "eql/functions.py",
+    "eql/patterns.py",
+    "eql/literals.py",
+    "eql/unsupported.py",
+    "rules.py",
+    "model.py",
+    "rule_cache.py",
+)
+_Entry = tuple[str, Rule, ast.Query | None]
+
+
+def _cache_dir() -> Path | None:
+    configured = os.environ.get("S1_CONNECTOR_CACHE_DIR", "")
+    if configured == "off":
+        return None
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "s1-connector"
+
+
+def _code_key() -> str:
+    digest = hashlib.sha256(str(_VERSION).encode())
+    here = Path(__file__).parent
+    for name in _CODE:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class RuleCache:
+    """The cached rule files (`get`/`put` by path), written back by `save` when changed."""
+
+    path: Path | None
+    entries: dict[str, _Entry] = field(default_factory=dict)
+    changed: bool = False
+    generated: int = 0
+    """How many generated conditions the file held (more in memory: write it back)."""
+
+    @classmethod
+    def open(cls) -> RuleCache:
+        """The cache of this user and code version (empty when absent or unusable)."""
+        folder = _cache_dir()
+        if folder is None:
+            return cls(None)
+        cache = cls(folder / f"rules-{_code_key()}.pickle")
+        cache._read()
+        return cache
+
+    def _read(self) -> None:
+        assert self.path is not None
+        try:
+            if self.path.stat().st_uid != os.getuid():
+                log.debug("rule cache %s: not owned by this user, ignored", self.path)
+                return
+            with self.path.open("rb") as handle:
+                data = pickle.load(handle)
+            rules, generated = data["rules"], data["generated"]
+        except FileNotFoundError:
+            return
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+            log.debug("rule cache %s unreadable, ignored: %s", self.path, exc)
+            return
+        except (KeyError, TypeError) as exc:
+            log.debug("rule cache %s malformed, ignored: %s", self.path, exc)
+            return
+        if isinstance(rules, dict) and isinstance(generated, dict):
+            self.entries = rules
+            GENERATED.update(generated)
+            self.generated = len(generated)
+
+    def get(self, file: Path) -> Rule | None:
+        """The cached rule of `file` when the file is unchanged since (else None)."""
+        entry = self.entries.get(str(file))
+        if entry is None:
+            return None
+        digest, rule, query = entry
+        if _digest(file) != digest:
+            return None
+        if query is not None:
+            PARSED[_parse_key(rule)] = query
+        return rule
+
+    def put(self, file: Path, rule: Rule) -> None:
+        """Remember `rule`, just read from `file` without error (and its parsed query)."""
+        digest = _digest(file)
+        if self.path is None or digest is None:
+            return
+        self.entries[str(file)] = (digest, rule, PARSED.get(_parse_key(rule)))
+        self.changed = True
+
+    def save(self) -> None:
+        """Write the cache back (atomically) if something was added."""
+        if self.path is None or not (self.changed or len(GENERATED) > self.generated):
+            return
+        generated = {key: item for key, item in GENERATED.items() if _picklable(item)}
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            content = {"rules": self.entries, "generated": generated}
+            data = pickle.dumps(content, protocol=pickle.HIGHEST_PROTOCOL)
+            with tempfile.NamedTemporaryFile(dir=self.path.parent, delete=False) as handle:
+                handle.write(data)
+            os.replace(handle.name, self.path)
+        except (OSError, pickle.PicklingError) as exc:
+            log.debug("rule cache %s not written: %s", self.path, exc)
+            return
+        self.changed = False
+        self.generated = len(GENERATED)
+
+
+def _picklable(item: Generated) -> bool:
+    """Constants are sets, matchers, CIDR lists and module-level functions; the few that
+    are closures (arithmetic helpers) are not kept: such a condition is generated anew."""
+    try:
+        pickle.dumps(item.constants, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
+
+
+def _digest(file: Path) -> str | None:
+    try:
+        return hashlib.sha256(file.read_bytes()).hexdigest()
+    except OSError:
+        return None  # reading it again will report the problem
+
+
+def _parse_key(rule: Rule) -> tuple[str, str, int]:
+    # The key `program.compile_rule` parses the query with.
+    return (rule.query, rule.source or rule.name, rule.query_line_offset)

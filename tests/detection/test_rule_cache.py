@@ -1,0 +1,73 @@
+"""The on-disk cache of parsed rule files: same rules, no parsing, never stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connector.detection import rules as rules_module
+from connector.detection.eql import parser
+from connector.detection.rule_cache import RuleCache
+from connector.detection.rules import load_rules
+from tests.conftest import FIXTURES
+
+CORPUS = FIXTURES / "detection-rules-s1" / "rules"
+SEED = Path(rules_module.__file__).parent.parent / "rules"
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("S1_CONNECTOR_CACHE_DIR", str(folder))
+    return folder
+
+
+def _forbid_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError("a cached rule was parsed again")
+
+    parser.PARSED.clear()
+    monkeypatch.setattr(rules_module, "read_rule_file", refuse)
+    monkeypatch.setattr(parser, "_parse", refuse)
+
+
+def test_a_second_load_reads_the_cache_and_gives_the_same_rules(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = load_rules(builtin=False, paths=[CORPUS])
+    assert len(list(cache_dir.glob("rules-*.pickle"))) == 1
+    _forbid_parsing(monkeypatch)
+    second = load_rules(builtin=False, paths=[CORPUS])
+    assert second == first
+    # The engine compiles them from the cached ASTs, without parsing.
+    from connector.detection.engine import Engine  # noqa: PLC0415
+
+    assert len(Engine(second).compiled) == len(first)
+
+
+def test_an_edited_rule_file_is_read_again(cache_dir: Path, tmp_path: Path) -> None:
+    rule_file = tmp_path / "rule.toml"
+    text = (SEED / "command_prompt_network_connection.toml").read_text(encoding="utf-8")
+    rule_file.write_text(text, encoding="utf-8")
+    before = load_rules(builtin=False, paths=[rule_file])[0]
+    edited = text.replace(f'name = "{before.name}"', 'name = "Edited"', 1)
+    assert edited != text
+    rule_file.write_text(edited, encoding="utf-8")  # within the same clock tick
+    assert load_rules(builtin=False, paths=[rule_file])[0].name == "Edited"
+
+
+def test_a_broken_cache_file_is_ignored(cache_dir: Path) -> None:
+    load_rules(builtin=True)
+    (written,) = cache_dir.glob("rules-*.pickle")
+    written.write_bytes(b"not a pickle")
+    assert [r.name for r in load_rules(builtin=True)] == [r.name for r in load_rules()]
+    assert RuleCache.open().entries  # rewritten after the broken one was ignored
+
+
+def test_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S1_CONNECTOR_CACHE_DIR", "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    load_rules(builtin=True)
+    assert RuleCache.open().path is None
+    assert not any(tmp_path.iterdir())
