@@ -1,0 +1,86 @@
+"""Needles: necessary texts of a stage condition, and the literal pass that finds them."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connector.detection.eql import ast
+from connector.detection.eql.compiler import compile_condition
+from connector.detection.eql.parser import parse
+from connector.detection.literal_pass import LiteralPass
+from connector.detection.needles import needles_of
+
+
+def _condition(text: str) -> ast.Expr:
+    body = parse(f"any where {text}").body
+    assert isinstance(body, ast.EventQuery)
+    return body.condition
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('process.name == "CMD.exe"', {"cmd.exe"}),
+        ('process.name in~ ("A.exe", "b.EXE")', {"a.exe", "b.exe"}),
+        ('process.args : ("*\\\\Temp\\\\*.bat", "-EncodedCmd")', {"\\temp\\", "-encodedcmd"}),
+        ('startswith~(file.path, "C:\\\\Users")', {"c:\\users"}),
+        ('stringcontains(process.command_line, "curl")', {"curl"}),
+        ('process.name : "cmd.exe" and process.args : "*-enc*"', {"cmd.exe"}),
+        ('process.name : ("a.exe", "b.exe", "c.exe") and process.args : "*-enc*"', {"-enc"}),
+        ('process.args : "*-enc*" or file.name : "x.ps1"', {"-enc", "x.ps1"}),
+        ('process.args : "*-enc*" or process.pid == 4', None),
+        ('not process.name : "cmd.exe"', None),
+        ('process.name != "cmd.exe"', None),
+        ('host.os.type == "windows"', None),
+        ('process.args : "-"', None),
+        ('process.args regex~ "ab+c"', None),
+        ('process.name in ("cmd.exe", null)', None),
+        ("process.pid == 4", None),
+    ],
+)
+def test_needles_of(text: str, expected: set[str] | None) -> None:
+    needles = needles_of(_condition(text))
+    assert (None if needles is None else set(needles.texts)) == expected
+
+
+def test_the_anchor_field_is_skipped_for_the_second_gate() -> None:
+    condition = _condition('process.name : "cmd.exe" and process.args : "*-enc*"')
+    needles = needles_of(condition, skip="process.name")
+    assert needles is not None and set(needles.texts) == {"-enc"}
+    assert needles_of(_condition('process.name : "cmd.exe"'), skip="process.name") is None
+
+
+_VALUES = st.one_of(
+    st.text(alphabet="abcAB-\\ßİK.", max_size=8),
+    st.lists(st.text(alphabet="abcAB-\\ßİK.", max_size=6), max_size=3),
+    st.integers(),
+    st.none(),
+)
+_PATTERNS = st.text(alphabet="abcAB-\\ßİK.*?", min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    patterns=st.lists(_PATTERNS, min_size=1, max_size=3),
+    operator=st.sampled_from([":", "like", "like~", "==", "in", "in~"]),
+    value=_VALUES,
+)
+def test_an_event_the_condition_matches_carries_a_needle(
+    patterns: list[str], operator: str, value: object
+) -> None:
+    """The literal pass finds a needle in every event the compiled condition accepts."""
+    quoted = ", ".join('"' + p.replace("\\", "\\\\").replace('"', "") + '"' for p in patterns)
+    first = quoted.split(", ")[0]
+    text = f"f == {first}" if operator == "==" else f"f {operator} ({quoted})"
+    condition = _condition(text)
+    needles = needles_of(condition)
+    if needles is None:
+        return
+    literals = LiteralPass()
+    numbers = {literals.id_of(t, needles.fields) for t in needles.texts}
+    literals.freeze()
+    event = {"f": value, "other": "zzz"}
+    if compile_condition(condition).fn(event):
+        assert numbers & literals.found(event), (text, value)
