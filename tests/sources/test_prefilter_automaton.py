@@ -35,7 +35,7 @@ def test_automaton_answers_like_the_plain_reading(needles: list[bytes], lines: l
 def test_prefiltered_lines_with_many_needles() -> None:
     needles = tuple((f"needle{i:02d}".encode(),) for i in range(40))
     prefilter = Prefilter(tuple((group,) for group in needles))
-    block = b"x needle07 y\nnothing\n\nNEEDLE39\nneedle7\n"
+    lines = [b'{"a":"x needle07 y"}', b'{"a":"none"}', b"", b'{"A":"NEEDLE39"}', b'{"a":"needle7"}']
     reader = PrefilteredLines(prefilter)
-    assert list(reader.lines([block])) == [(1, b"x needle07 y"), (4, b"NEEDLE39")]
+    assert list(reader.lines([b"\n".join(lines) + b"\n"])) == [(1, lines[0]), (4, lines[3])]
     assert reader.skipped == 2
