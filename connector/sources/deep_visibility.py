@@ -212,7 +212,7 @@ class DeepVisibilitySource:
         for attempt in range(MAX_RELAUNCHES + 1):
             if attempt:
                 self.stats.relaunches += 1
-                self._http.pause(2.0 * attempt)
+                self._http.pause(2.0 * attempt, why="relaunching the DV query")
             query_id = self._launch(window)
             live = True
             try:

@@ -203,7 +203,7 @@ class SdlSource:
         for attempt in range(MAX_RELAUNCHES + 1):
             if attempt:
                 self.stats.relaunches += 1
-                self._http.pause(2.0 * attempt)
+                self._http.pause(2.0 * attempt, why="relaunching the SDL query")
             query_id, tag, first = self._launch(window)
             try:
                 pieces, partial = self._await(query_id, tag, first)
