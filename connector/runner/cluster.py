@@ -67,6 +67,8 @@ __all__ = ["ClusterRequest", "make_job", "replay_on_cluster"]
 log = logging.getLogger(__name__)
 RETRIES = 2
 """Extra attempts for a task that raised (a lost worker's tasks are re-run regardless)."""
+OBJECTS_PER_PARTITION = 8
+"""Objects whose candidates make one shuffle (and evaluate) partition."""
 _PROBLEMS_LOGGED = 10
 
 
@@ -255,7 +257,11 @@ def _run(client: Any, listing: Listing, job: Job) -> Outcome:
     from_sequence: Any = bag.from_sequence  # untyped in dask
     objects = from_sequence(listing.objects, npartitions=len(listing.objects))
     mapped = objects.map_partitions(map_objects, job_node)
-    grouped = mapped.map_partitions(candidates_of).groupby(group_of, shuffle="tasks")
+    # The task shuffle costs partitions² tasks; candidates are a small part of the records,
+    # so the candidates of OBJECTS_PER_PARTITION objects share one shuffle partition.
+    partitions = max(1, -(-len(listing.objects) // OBJECTS_PER_PARTITION))
+    candidates = mapped.map_partitions(candidates_of).repartition(npartitions=partitions)
+    grouped = candidates.groupby(group_of, shuffle="tasks")
     evaluated = grouped.map_partitions(run_partition, job_node)
     map_nodes = mapped.map_partitions(stats_of).to_delayed(optimize_graph=False)
     part_nodes = evaluated.to_delayed(optimize_graph=False)
