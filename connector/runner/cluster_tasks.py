@@ -67,7 +67,6 @@ PARTITION_FIELD = "host.id"
 GLOBAL_GROUP = "\x00all-agents"
 """The group of candidates for rules whose state may span agents (not a valid agent id)."""
 _AGENT_LOCAL_KEYS = frozenset({"host.id", "agent.id"})
-_PROBLEMS_KEPT = 20
 
 Order = tuple[Any, ...]
 """The engine's order key `(timestamp, tiebreaker kind, tiebreaker, event.id)`, then the
