@@ -8,6 +8,7 @@ from typing import Any
 
 from connector.detection.engine import Engine
 from connector.detection.model import Rule
+from connector.detection.sequence import SequenceMatcher
 
 PAIR = Rule(
     rule_id="pair",
@@ -111,3 +112,13 @@ def test_state_version_1_still_loads() -> None:
     assert list(run.lanes) == ["id-wks"] and len(run.lanes["id-wks"].buffer) == 1
     found = run.process([ev(NOW + 2_000, "b", 2, "wks", "k")], watermark_ms=None)
     assert [m.join_key for m in found] == [("k",)]
+
+
+def test_expired_sequences_do_not_pile_up_in_memory() -> None:
+    """Expiry runs on the lane queues; the creation-order queue must shed the dead too."""
+    matcher = SequenceMatcher(2, 10, 100_000)
+    for n in range(10_000):
+        matcher.advance(0, [(n,)], (n * 100, 0, 0, n), {"n": n}, "lane")
+        matcher.expire(n * 100, "lane")
+    assert matcher.pending_count == 1
+    assert len(matcher._order) <= 2 * matcher.pending_count + 1024
