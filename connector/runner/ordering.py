@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 SORT_BUDGET = 50_000
 """Candidates held in memory before a sorted run is spilled to disk. A candidate holds its
 projected event and the source record (for the alert): about 3–6 KiB, so ~250 MiB at most."""
-_CHUNK = 2048  # candidates per pickle frame in a run file
+_CHUNK = 256  # candidates per pickle frame: the merge holds one frame per run
 _KEY = itemgetter(0)
 
 
