@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
@@ -85,8 +86,9 @@ def load_rules(
     rules: list[Rule] = []
     seen: dict[str, str] = {}
     cache = RuleCache.open()  # parsed rule files from earlier runs (start-up time)
+    skipped: list[str] = []  # why each skipped Sigma rule was skipped
     for file in rule_files(builtin, paths):
-        for rule in _file_rules(file, cache):
+        for rule in _file_rules(file, cache, skipped):
             if rule.language != "eql":
                 log.info("skipping %s: rule type %r is not EQL", file, rule.language)
                 continue
@@ -101,10 +103,31 @@ def load_rules(
             seen[rule.rule_id] = str(file)
             rules.append(rule)
     cache.save()
+    if skipped:
+        log.info("%s", sigma_skip_summary(skipped))
     return rules
 
 
-def _file_rules(file: Path, cache: RuleCache) -> list[Rule]:
+def sigma_skip_summary(reasons: Sequence[str]) -> str:
+    """One line for a run's log: how many Sigma rules were skipped, grouped by the gist of
+    the reason (the per-rule lines are at DEBUG; `rules check --explain` lists them)."""
+    gists = Counter(_gist(reason) for reason in reasons)
+    groups = ", ".join(f"{gist} ({count})" for gist, count in gists.most_common())
+    noun = "rule" if len(reasons) == 1 else "rules"
+    return f"{len(reasons)} Sigma {noun} skipped: {groups}; `rules check --explain` lists them"
+
+
+def _gist(reason: str) -> str:
+    """`can never match SentinelOne data: needs X` -> `can never match SentinelOne data`;
+    quoted parts (a regular expression, a field) are left out."""
+    head = _QUOTED.sub("", reason).split(":", 1)[0]
+    return " ".join(head.split()) or "other"
+
+
+_QUOTED = re.compile(r"'[^']*'|`[^`]*`|\([^)]*\)")
+
+
+def _file_rules(file: Path, cache: RuleCache, skipped: list[str]) -> list[Rule]:
     if not is_sigma(file):
         rule = cache.get(file)
         if rule is None:
@@ -116,7 +139,10 @@ def _file_rules(file: Path, cache: RuleCache) -> list[Rule]:
         if outcome.error:
             raise RuleError(f"{outcome.rule.name}: {outcome.error}", source=str(file))
         if outcome.skipped:
-            log.info("skipping Sigma rule %s (%s): %s", outcome.rule.rule_id, file, outcome.skipped)
+            log.debug(
+                "skipping Sigma rule %s (%s): %s", outcome.rule.rule_id, file, outcome.skipped
+            )
+            skipped.append(outcome.skipped)
             continue
         usable.append(outcome.rule)
     return usable

@@ -32,10 +32,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from connector.detection.eql import ast
-from connector.detection.eql.parser import parse
 from connector.detection.model import Rule
+from connector.detection.program import compile_rule
 from connector.errors import ConfigError
 from connector.mapping.tables import (
     CF_FALLBACKS,
@@ -63,7 +64,7 @@ from connector.sources.pushdown_ir import (
 from connector.sources.pushdown_widen import fit
 from connector.sources.query import EDR_FILTER, Prefilter, Pushdown
 
-__all__ = ["build_pushdown", "stage_filters"]
+__all__ = ["build_prefilter", "build_pushdown", "stage_filters"]
 
 PROCESS_CREATION = "processcreation"
 _PC_NAME, _IP_CONNECT = "Process Creation", "IP Connect"
@@ -125,31 +126,48 @@ def build_pushdown(
     `max_s1ql` / `max_sdl`: the longest S1QL / SDL filter (characters) to produce; None
     means no limit. The prefilter is never widened (it runs here, not on a console).
     """
-    if not rules:
-        raise ConfigError("no rules are loaded, so there is nothing to fetch")
     notes = _Notes()
-    stages = [
-        (rule, index, node)
-        for rule in rules
-        for index, node in enumerate(stage_filters(rule, notes), start=1)
-    ]
+    stages = _all_stages(rules, notes)
     nodes = [node for _, _, node in stages]
-    s1ql = fit(nodes, render_s1ql, max_s1ql or _UNLIMITED)
-    sdl = fit(nodes, _sdl_text, max_sdl or _UNLIMITED)
+    combined: dict[str, Node] = {}  # the S1QL and the SDL filter share each level's tree
+    s1ql = fit(nodes, render_s1ql, max_s1ql or _UNLIMITED, combined=combined)
+    sdl = fit(nodes, _sdl_text, max_sdl or _UNLIMITED, combined=combined)
     widened = [
         note
         for note in (s1ql.note("S1QL", max_s1ql or 0), sdl.note("SDL filter", max_sdl or 0))
         if note
     ]
+    return Pushdown(
+        s1ql.text, sdl.text, _prefilter(stages), tuple(notes.items), tuple(widened),
+        {"s1ql": s1ql.level, "sdl": sdl.level},
+    )  # fmt: skip
+
+
+def build_prefilter(rules: Sequence[Rule]) -> Prefilter:
+    """Only `build_pushdown(rules).prefilter`, without building (and widening) the S1QL and
+    SDL queries, which `replay` does not send anywhere. ConfigError without rules."""
+    return _prefilter(_all_stages(rules, _Notes()))
+
+
+_Stages = list[tuple[Rule, int, Node]]
+
+
+def _all_stages(rules: Sequence[Rule], notes: _Notes) -> _Stages:
+    if not rules:
+        raise ConfigError("no rules are loaded, so there is nothing to fetch")
+    return [
+        (rule, index, node)
+        for rule in rules
+        for index, node in enumerate(stage_filters(rule, notes), start=1)
+    ]
+
+
+def _prefilter(stages: _Stages) -> Prefilter:
     alternatives = [alt for _, _, node in stages for alt in _alternatives(node)]
-    prefilter = Prefilter(
+    return Prefilter(
         tuple(dict.fromkeys(alternatives)),  # dedupe, keep order
         tuple(f"{r.name} stage {i}" for r, i, _ in stages),
     )
-    return Pushdown(
-        s1ql.text, sdl.text, prefilter, tuple(notes.items), tuple(widened),
-        {"s1ql": s1ql.level, "sdl": sdl.level},
-    )  # fmt: skip
 
 
 _UNLIMITED = 1 << 62
@@ -164,8 +182,11 @@ def _sdl_text(node: Node) -> str:
 
 
 def stage_filters(rule: Rule, notes: _Notes | None = None) -> list[Node]:
-    """One filter tree per stage of `rule` (until stages included: they cancel matches)."""
-    query = parse(rule.query, rule.source or rule.name)
+    """One filter tree per stage of `rule` (until stages included: they cancel matches).
+
+    The query is the one the engine compiled (`compile_rule` keeps it), so a loaded rule's
+    EQL is parsed once per process, not once more here."""
+    query = compile_rule(rule).query
     body = query.body
     if isinstance(body, ast.EventQuery):
         stages = [body]
@@ -192,10 +213,11 @@ class _Scope:
 
 
 def _stage(stage: ast.EventQuery, scope: _Scope) -> Node:
+    skeleton = _skeleton(stage.condition)
     possible = [
         name
         for name, cls in _CLASSES.items()
-        if _category_fits(stage.category, cls) and _static(stage.condition, cls) is not False
+        if _category_fits(stage.category, cls) and _static(skeleton, cls) is not False
     ]
     others = [p for p in possible if p != PROCESS_CREATION]
     as_creation = _upper(stage.condition, _CONTEXTS[True], scope)
@@ -228,26 +250,6 @@ def _constant(name: str, cls: EventClass) -> tuple[str, ...] | None:
     if cls.action is None and cls.kind == "connection":
         return None  # IP Connect's action comes from the direction
     return (cls.action,) if cls.action else ()
-
-
-def _static(expr: ast.Expr, cls: EventClass) -> bool | None:
-    """Three-valued evaluation on the class constants: False = can never match."""
-    if isinstance(expr, ast.And):
-        values = [_static(t, cls) for t in expr.terms]
-        return False if False in values else (True if all(values) else None)
-    if isinstance(expr, ast.Or):
-        values = [_static(t, cls) for t in expr.terms]
-        return True if True in values else (False if all(v is False for v in values) else None)
-    if isinstance(expr, ast.Not):
-        inner = _static(expr.operand, cls)
-        return None if inner is None else not inner
-    test = _literal_test(expr)
-    if test is None or test.field not in _CONSTANT_FIELDS:
-        return None
-    constants = _constant(test.field, cls)
-    if constants is None:
-        return None
-    return test.hits(constants) != test.negate
 
 
 def _wildcard_match(pattern: str, value: str, fold: bool, wildcards: bool = True) -> bool:
@@ -296,6 +298,49 @@ def _literal_test(expr: ast.Expr) -> _Test | None:
         patterns = tuple(str(t) for t in texts)
         return _Test(expr.value.name, patterns, expr.case_insensitive, False, wildcards)
     return None
+
+
+@dataclass(frozen=True)
+class _Bool:
+    """`and` / `or` / `not` over the parts of a condition that test a constant field."""
+
+    op: str
+    terms: tuple[_Skeleton | None, ...]
+
+
+_Skeleton = _Bool | _Test  # None: a part that tests no constant field (unknown per class)
+
+
+def _skeleton(expr: ast.Expr) -> _Skeleton | None:
+    """`expr` reduced to its tests of constant fields, once per stage rather than once per
+    event class (a subtree without such a test is None, as `_static` would find it)."""
+    if isinstance(expr, ast.And | ast.Or):
+        terms = tuple(_skeleton(t) for t in expr.terms)
+        if terms and all(t is None for t in terms):
+            return None
+        return _Bool("and" if isinstance(expr, ast.And) else "or", terms)
+    if isinstance(expr, ast.Not):
+        inner = _skeleton(expr.operand)
+        return None if inner is None else _Bool("not", (inner,))
+    test = _literal_test(expr)
+    return test if test is not None and test.field in _CONSTANT_FIELDS else None
+
+
+def _static(expr: _Skeleton | None, cls: EventClass) -> bool | None:
+    """Three-valued evaluation on the class constants: False = can never match."""
+    if expr is None:
+        return None
+    if isinstance(expr, _Bool):
+        values = [_static(t, cls) for t in expr.terms]
+        if expr.op == "and":
+            return False if False in values else (True if all(values) else None)
+        if expr.op == "or":
+            return True if True in values else (False if all(v is False for v in values) else None)
+        return None if values[0] is None else not values[0]
+    constants = _constant(expr.field, cls)
+    if constants is None:
+        return None
+    return expr.hits(constants) != expr.negate
 
 
 # -- conditions ---------------------------------------------------------------------------------
@@ -365,6 +410,7 @@ def _contains_fragment(key: str, pattern: str) -> Node:
     return Pred(key, "contains", (best,)) if best else TRUE
 
 
+@lru_cache(maxsize=1024)  # a few OS tests, repeated by hundreds of rules
 def _os_test(key: str, pattern: str, fold: bool, wildcards: bool) -> Node:
     """`host.os.type` is normalised from the raw OS name: test the raw names that map to it."""
 

@@ -113,29 +113,60 @@ def all_of(*terms: Node) -> Node:
 
 
 def any_of(*terms: Node) -> Node:
-    """OR with constant folding, flattening and merging of `in` tests on one key."""
-    out: list[Node] = []
+    """OR with constant folding, flattening and merging of `in` tests on one key.
+
+    Linear in the number of alternatives: the alternatives seen so far are indexed by
+    value (nodes are hashable) and mergeable tests by (key, op), so thousands of stages
+    ORed together cost no more than reading them (a list scan per term was quadratic)."""
+    out = _Alternatives()
     for term in terms:
         if term == TRUE:
             return TRUE
         if term == FALSE:
             continue
         for part in term.terms if isinstance(term, AnyOf) else (term,):
-            _add_alternative(out, part)
-    if not out:
-        return FALSE
-    return out[0] if len(out) == 1 else AnyOf(tuple(out))
+            out.add(part)
+    return out.node()
 
 
-def _add_alternative(out: list[Node], part: Node) -> None:
+class _Alternatives:
+    """The alternatives of an OR being built, in first-seen order.
+
+    An `in` or `contains` test goes into the first test of the same key and op (its new
+    values appended in order); any other node is added unless an equal one is there."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.seen: set[Node] = set()
+        self.merged: dict[tuple[str, PredOp], tuple[int, list[str], set[str]]] = {}
+
+    def add(self, part: Node) -> None:
+        _add_alternative(self, part)
+
+    def node(self) -> Node:
+        out = self.nodes
+        for (key, op), (index, values, _) in self.merged.items():
+            out[index] = Pred(key, op, tuple(values))
+        if not out:
+            return FALSE
+        return out[0] if len(out) == 1 else AnyOf(tuple(out))
+
+
+def _add_alternative(out: _Alternatives, part: Node) -> None:
     if isinstance(part, Pred) and part.op in ("in", "contains"):
-        for index, seen in enumerate(out):
-            if isinstance(seen, Pred) and (seen.key, seen.op) == (part.key, part.op):
-                merged = seen.values + tuple(v for v in part.values if v not in seen.values)
-                out[index] = Pred(seen.key, seen.op, merged)
-                return
-    if part not in out:
-        out.append(part)
+        merged = out.merged.get((part.key, part.op))
+        if merged is not None:
+            _, values, known = merged
+            fresh = [v for v in part.values if v not in known]  # as before: no dedupe within
+            values.extend(fresh)
+            known.update(fresh)
+            return
+        out.merged[(part.key, part.op)] = (len(out.nodes), list(part.values), set(part.values))
+        out.nodes.append(part)  # replaced by the merged test in `node()`
+        return
+    if part not in out.seen:
+        out.seen.add(part)
+        out.nodes.append(part)
 
 
 def factor(node: Node) -> Node:
@@ -146,7 +177,11 @@ def factor(node: Node) -> Node:
     if not isinstance(node, AnyOf):
         return node
     conjuncts = [t.terms if isinstance(t, All) else (t,) for t in node.terms]
-    common = [c for c in conjuncts[0] if all(c in other for other in conjuncts[1:])]
+    common = list(conjuncts[0])
+    for terms in conjuncts[1:]:
+        if not common:
+            return node  # usually decided within the first few alternatives
+        common = [c for c in common if c in terms]
     if not common:
         return node
     rests = [all_of(*(c for c in terms if c not in common)) for terms in conjuncts]

@@ -79,20 +79,36 @@ class Fitted:
         )
 
 
-def fit(stages: Sequence[Node], render: Callable[[Node], str], limit: int) -> Fitted:
+def fit(
+    stages: Sequence[Node],
+    render: Callable[[Node], str],
+    limit: int,
+    *,
+    combined: dict[str, Node] | None = None,
+) -> Fitted:
     """The narrowest level whose rendering of the ORed `stages` is at most `limit` long.
 
     The last level (`everything`) is returned even when it does not fit: it is the widest
     query there is, so a console refusing it refuses any pushdown (`Fitted.note` says so).
+    `combined` keeps the combined tree of each level tried, by level name, so fitting the
+    same `stages` for a second language does not combine them again.
     """
-    exact = render(combine(stages))
+    cache = {} if combined is None else combined
+
+    def at(level: int) -> Node:
+        name, keep = LEVELS[level]
+        if name not in cache:
+            cache[name] = combine(stages if level == 0 else [widen(s, keep) for s in stages])
+        return cache[name]
+
+    exact = render(at(0))
     if len(exact) <= limit:
         return Fitted(exact, "exact", len(exact))
     text = exact
-    for name, keep in LEVELS[1:]:
-        text = render(combine([widen(stage, keep) for stage in stages]))
+    for level in range(1, len(LEVELS)):
+        text = render(at(level))
         if len(text) <= limit:
-            return Fitted(text, name, len(exact))
+            return Fitted(text, LEVELS[level][0], len(exact))
     return Fitted(text, LEVELS[-1][0], len(exact))
 
 
@@ -111,9 +127,26 @@ def absorb(node: Node) -> Node:
     if isinstance(node, All):
         return all_of(*terms)
     conjuncts = [frozenset(t.terms) if isinstance(t, All) else frozenset((t,)) for t in terms]
-    kept = [
-        term
-        for term, mine in zip(terms, conjuncts, strict=True)
-        if not any(other < mine for other in conjuncts)
+    covered = _covered(conjuncts)
+    return any_of(*(term for term, drop in zip(terms, covered, strict=True) if not drop))
+
+
+def _covered(conjuncts: Sequence[frozenset[Node]]) -> list[bool]:
+    """For each set, whether another one is a strict subset of it (that alternative is
+    implied by the other one).
+
+    Each set is indexed under its rarest member; a set can only have a subset among the
+    sets indexed under one of its own members. With thousands of stages this checks a few
+    candidates per alternative instead of every pair."""
+    counts: dict[Node, int] = {}
+    for mine in conjuncts:
+        for atom in mine:
+            counts[atom] = counts.get(atom, 0) + 1
+    by_rarest: dict[Node, list[frozenset[Node]]] = {}
+    for mine in set(conjuncts):
+        rarest = min(mine, key=counts.__getitem__)
+        by_rarest.setdefault(rarest, []).append(mine)
+    return [
+        any(other < mine for atom in mine for other in by_rarest.get(atom, ()))
+        for mine in conjuncts
     ]
-    return any_of(*kept)
