@@ -274,20 +274,21 @@ def next_window(checkpoint_ms: int | None, now: datetime, poll: PollConfig) -> W
 
 def build_source(config: Config, rules: Sequence[Rule], deadline: float | None) -> Source:
     """The configured source, with the rules' pushdown query and the resolved token."""
-    from connector.sources.pushdown import build_pushdown  # noqa: PLC0415 - parser is heavy
+    from connector.sources import pushdown as translate  # noqa: PLC0415 - parser is heavy
 
-    pushdown = build_pushdown(
+    kind = config.source.kind
+    if kind == "cloud-funnel":
+        from connector.sources.cloud_funnel import CloudFunnelSource  # noqa: PLC0415
+
+        # Cloud Funnel is read, not queried: only the prefilter, no S1QL / SDL to build.
+        return CloudFunnelSource(config.cloud_funnel, translate.build_prefilter(rules))
+    pushdown = translate.build_pushdown(
         rules,
         max_s1ql=config.console.max_s1ql_length,
         max_sdl=config.console.max_sdl_filter_length,
     )
     for note in pushdown.widened:
         log.warning("pushdown: %s", note)
-    kind = config.source.kind
-    if kind == "cloud-funnel":
-        from connector.sources.cloud_funnel import CloudFunnelSource  # noqa: PLC0415
-
-        return CloudFunnelSource(config.cloud_funnel, pushdown.prefilter)
     token = resolve_token(config.console.url, config.console.token_file).value
     if kind == "sdl":
         from connector.sources.sdl import SdlSource  # noqa: PLC0415

@@ -240,3 +240,24 @@ def test_replay_builds_no_s1ql_or_sdl_query(
     assert cli.run(["replay", str(path)]) == 0
     out, _ = capsys.readouterr()
     assert len(out.splitlines()) == 1  # the seed rule's alert: the rules were loaded
+
+
+def test_a_cloud_funnel_source_gets_the_prefilter_without_a_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connector.config import parse_config  # noqa: PLC0415
+    from connector.pipeline import build_source  # noqa: PLC0415
+    from connector.sources.cloud_funnel import CloudFunnelSource  # noqa: PLC0415
+
+    rules = corpus_rules()
+    expected = build_pushdown(rules).prefilter
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a Cloud Funnel source built a console query")
+
+    monkeypatch.setattr(pushdown, "build_pushdown", refuse)
+    monkeypatch.setattr(pushdown, "fit", refuse)
+    raw = {"source": {"kind": "cloud-funnel"}, "cloud_funnel": {"location": str(tmp_path)}}
+    source = build_source(parse_config(raw, tmp_path), rules, None)
+    assert isinstance(source, CloudFunnelSource)
+    assert source.prefilter == expected
