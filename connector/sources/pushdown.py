@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from connector.detection.eql import ast
+from connector.detection.eql.parser import parse
 from connector.detection.model import Rule
-from connector.detection.program import compile_rule
 from connector.errors import ConfigError
 from connector.mapping.tables import (
     CF_FALLBACKS,
@@ -184,9 +184,9 @@ def _sdl_text(node: Node) -> str:
 def stage_filters(rule: Rule, notes: _Notes | None = None) -> list[Node]:
     """One filter tree per stage of `rule` (until stages included: they cancel matches).
 
-    The query is the one the engine compiled (`compile_rule` keeps it), so a loaded rule's
-    EQL is parsed once per process, not once more here."""
-    query = compile_rule(rule).query
+    Parsed with the engine's key (`compile_rule`), so `parse`'s memo returns the AST the
+    engine already has: a loaded rule's EQL is parsed once per process, not once more here."""
+    query = parse(rule.query, rule.source or rule.name, line_offset=rule.query_line_offset)
     body = query.body
     if isinstance(body, ast.EventQuery):
         stages = [body]
