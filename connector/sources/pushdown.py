@@ -145,7 +145,7 @@ def build_pushdown(
 
 def build_prefilter(rules: Sequence[Rule]) -> Prefilter:
     """Only `build_pushdown(rules).prefilter`, without building (and widening) the S1QL and
-    SDL queries, which `replay` does not send anywhere. ConfigError without rules."""
+    SDL queries, which a Cloud Funnel source never sends. ConfigError without rules."""
     return _prefilter(_all_stages(rules, _Notes()))
 
 

@@ -166,8 +166,8 @@ def test_combining_n_stages_compares_nodes_a_linear_number_of_times(n: int) -> N
     stages = many_stages(n)
     with counting_comparisons() as count:
         combined = combine(stages)
-    # The pairwise algorithms compared ~n*n/2 times (8,000,000 for n = 4,000).
-    assert count[0] <= 30 * n, count[0]
+    # The pairwise algorithms compared ~1.3 * n * n times (1,271,511 for n = 1,000).
+    assert count[0] <= 40 * n, count[0]  # 25 * n + 11 now
     kind = Pred("event.type", "eq", ("Process Creation",))
     names = tuple(f"tool{i}.exe" for i in range(n // 2))
     assert combined == All((kind, Pred("tgt.process.name", "in", names)))
