@@ -57,10 +57,11 @@ def convert_text(text: str, source: str, produced: Collection[str]) -> list[Conv
         collection.resolve_rule_references()
     except (SigmaError, ValueError, TypeError, AttributeError, KeyError) as exc:
         raise RuleError(f"invalid Sigma file: {exc}", source=source) from exc
+    # pySigma's backends signal some unsupported constructs with NotImplementedError.
     unsupported = (
         SigmaFeatureNotSupportedByBackendError,
         SigmaTransformationError,
-        NotImplementedError,
+        NotImplementedError,  # raised by pySigma itself, not by this module
     )
     out: list[Converted] = []
     for index, item in enumerate(collection.rules):
@@ -75,7 +76,7 @@ def convert_text(text: str, source: str, produced: Collection[str]) -> list[Conv
             if isinstance(item, SigmaCorrelationRule):
                 for reference in item.referenced_rules:
                     if not isinstance(reference.rule, SigmaRule):
-                        raise NotImplementedError("correlations of correlations")
+                        raise SigmaFeatureNotSupportedByBackendError("correlations of correlations")
                     backend.convert_rule(reference.rule)
                 queries = backend.convert_correlation_rule(item)
             else:
