@@ -104,23 +104,15 @@ ESSENTIAL = frozenset(
     }
 )
 # The last resort before names are cut: who, what, where, and the protected keys.
-MINIMAL = frozenset(
-    {
-        "rule.name",
-        "rule.severity",
-        "host.name",
-        "host.id",
-        "user.name",
-        "user.domain",
-        "process.name",
-        "process.pid",
-        "process.command_line",
-        "destination.domain",
-        "file.path",
-        "url.full",
-        "sequence.event_count",
-    }
-)
+MINIMAL = ESSENTIAL - {
+    "message",
+    "event.kind",
+    "event.risk_score",
+    "process.parent.name",
+    "dns.question.name",
+    "registry.path",
+    "sequence.join_key",
+}
 # Protected keys the essential form keeps: every id, time, address and port, and SHA-256
 # hashes (MD5/SHA-1 and the parent's hashes are never cut, but the essential form leaves
 # them out).
