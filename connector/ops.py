@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from connector import __version__
 from connector.logsetup import redact
 
@@ -212,6 +210,8 @@ class Heartbeat:
     def _ping(self, url: str, body: str | None) -> None:
         if not self.url:
             return
+        import requests  # noqa: PLC0415 - lazy: only a configured heartbeat needs it (start-up)
+
         try:
             requests.post(
                 url,

@@ -1,4 +1,4 @@
-"""Start-up stays light: `--help` must not import what only some commands need.
+"""Start-up stays light: a command imports only what it needs.
 
 Each case runs the CLI in a fresh interpreter (a module imported once stays imported, so
 only a new process shows what a command pulls in) and lists `sys.modules` at exit. The
@@ -8,16 +8,21 @@ time it takes is measured by `scripts/bench_startup.py`, not here.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from tests.conftest import FIXTURES
 
 # Modules that cost tens to hundreds of milliseconds to import or that build grammars or
 # tables when imported; none is needed to print help.
 HEAVY = (
     "connector.simulator",
     "connector.detection.eql.parser",
+    "connector.detection.eql.transform",
     "connector.mapping.plan",
     "connector.config",
     "connector.runner",
@@ -25,8 +30,37 @@ HEAVY = (
     "pydantic",
     "requests",
     "boto3",
+    "botocore",
     "sigma",
     "ahocorasick",
+    "dask",
+    "distributed",
+    "keyring",
+    "tenacity",
+    "yaml",
+)
+
+# What a replay over local files never needs once its rules are in the rule cache: the
+# simulator, the EQL grammar (lark; rules come parsed from the cache), Sigma, the HTTP
+# source, the cluster, the webhook output (requests, tenacity), the keyring.
+REPLAY_NEVER = (
+    "connector.simulator",
+    "connector.detection.eql.transform",
+    "connector.detection.sigma",
+    "connector.sources.http",
+    "connector.runner.cluster",
+    "connector.outputs.webhook",
+    "lark",
+    "sigma",
+    "requests",
+    "urllib3",
+    "tenacity",
+    "boto3",
+    "botocore",
+    "dask",
+    "distributed",
+    "keyring",
+    "yaml",
 )
 
 _PROBE = """
@@ -38,9 +72,16 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
 
-def _modules_after(*argv: str) -> list[str]:
+def _modules_after(
+    *argv: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _PROBE, *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=None if env is None else {**os.environ, **env},
+        cwd=cwd,
     )
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["code"] == 0, done.stderr
@@ -48,8 +89,8 @@ def _modules_after(*argv: str) -> list[str]:
     return modules
 
 
-def _heavy(modules: list[str]) -> list[str]:
-    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+def _heavy(modules: list[str], heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in heavy)]
 
 
 @pytest.mark.parametrize(
@@ -65,3 +106,42 @@ def test_the_probe_sees_heavy_imports_when_a_command_needs_them() -> None:
     heavy = _heavy(_modules_after("rules", "list"))
     assert "pydantic" in heavy
     assert "connector.detection.eql.parser" in heavy or "connector.config" in heavy
+
+
+# One Cloud Funnel record (an IP connect), as in `../shared/bench/workload.py`.
+_RECORD = {
+    "event.time": 1763900000007,
+    "event.id": "01J00000000000000000001_001",
+    "event.category": "ip",
+    "event.type": "IP Connect",
+    "endpoint.name": "WKS-0172",
+    "endpoint.os": "windows",
+    "agent.uuid": "11c58ef0dd463c09475287aa5408f9ac",
+    "src.process.name": "cmd.exe",
+    "src.process.uid": "000000009E3779B1",
+    "src.process.cmdline": "cmd.exe /c ping",
+    "dst.ip.address": "192.0.2.1",
+    "dst.port.number": 443,
+}
+
+
+@pytest.mark.parametrize(
+    ("rules", "command"),
+    [
+        ("builtin = true", ("replay", "--format", "cloud-funnel")),
+        (f"builtin = false\npaths = [{json.dumps(str(FIXTURES / 'detection-rules-s1' / 'rules'))}]",
+         ("replay", "--format", "cloud-funnel")),
+        ("builtin = true", ("rules", "list")),
+    ],
+    ids=["replay-seed", "replay-408-rules", "rules-list"],
+)  # fmt: skip
+def test_a_run_from_the_rule_cache_imports_only_what_it_needs(
+    tmp_path: Path, rules: str, command: tuple[str, ...]
+) -> None:
+    (tmp_path / "s1-connector.toml").write_text(f"[rules]\n{rules}\n", encoding="utf-8")
+    (tmp_path / "one.ndjson").write_text(json.dumps(_RECORD) + "\n", encoding="utf-8")
+    argv = (*command, "one.ndjson") if command[0] == "replay" else command
+    env = {"S1_CONNECTOR_CACHE_DIR": str(tmp_path / "cache")}
+    first = _modules_after(*argv, env=env, cwd=tmp_path)  # fills the rule cache
+    assert "lark" in first  # the guard can fail: parsing the rules needs the grammar
+    assert _heavy(_modules_after(*argv, env=env, cwd=tmp_path), REPLAY_NEVER) == []

@@ -5,10 +5,16 @@ depends only on each file's bytes and on this code. The cache keeps, per rule fi
 SHA-256 of its bytes, the `Rule` read from it and its parsed query (`ast.Query`, seeded into
 the parser's memo so compiling the rule does not parse it again); and, per stage condition,
 the generated code (`compiler.Generated`: source, bytecode, constants), so compiling it is
-one `exec`. A file whose bytes changed
-is read again (hashing all 408 files takes milliseconds; modification times could miss an
-edit within one clock tick); the whole cache is ignored when the code that produces it
-changes (its name holds a hash of the grammar and of the modules that build rules and ASTs).
+one `exec`. A file whose bytes changed is read again (hashing all 408 files takes
+milliseconds; modification times could miss an edit within one clock tick); the whole cache
+is ignored when the code that produces it changes (its name holds a hash of the grammar, of
+the modules that build rules and ASTs, and of the Python bytecode version: the cache holds
+marshalled code objects).
+
+One file serves every rule set the user runs, so each rule file's entry and each condition's
+code is pickled on its own inside it: opening the cache unpickles only a dict of byte strings,
+and a run unpickles the entries of the rules it loads (a one-rule run does not pay for the
+408 others). Compiled regexes are not stored; they compile on first use (`patterns.py`).
 
 | `S1_CONNECTOR_CACHE_DIR` | where                                                    |
 |--------------------------|----------------------------------------------------------|
@@ -17,14 +23,15 @@ changes (its name holds a hash of the grammar and of the modules that build rule
 | `off`                    | no cache                                                 |
 
 The cache never changes what is loaded: only files that loaded without error are cached,
-and a cache that cannot be read or written is logged (debug) and treated as empty. It is a
-pickle, so the folder is created private (0700) and a file owned by someone else is never
-read.
+and a cache (or an entry) that cannot be read or written is logged (debug) and treated as
+absent, then written anew. It is a pickle, so the folder is created private (0700) and a file
+owned by someone else is never read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import pickle
@@ -33,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connector.detection.eql import ast
-from connector.detection.eql.compiler import GENERATED, Generated
+from connector.detection.eql.compiler import GENERATED, STORED, UNPICKLING_ERRORS
 from connector.detection.eql.parser import PARSED
 from connector.detection.model import Rule
 
@@ -41,10 +48,11 @@ __all__ = ["RuleCache"]
 
 log = logging.getLogger(__name__)
 
-_VERSION = 1
+_VERSION = 2
 _CODE = (
     "eql/eql.lark",
     "eql/parser.py",
+    "eql/transform.py",
     "eql/ast.py",
     "eql/codegen.py",
     "eql/compiler.py",
@@ -57,7 +65,8 @@ _CODE = (
     "model.py",
     "rule_cache.py",
 )
-_Entry = tuple[str, Rule, ast.Query | None]
+_Entry = tuple[str, bytes]
+"""(SHA-256 of the rule file, pickle of (`Rule`, its parsed query or None))."""
 
 
 def _cache_dir() -> Path | None:
@@ -72,6 +81,7 @@ def _cache_dir() -> Path | None:
 
 def _code_key() -> str:
     digest = hashlib.sha256(str(_VERSION).encode())
+    digest.update(importlib.util.MAGIC_NUMBER)  # marshalled bytecode is per Python version
     here = Path(__file__).parent
     for name in _CODE:
         digest.update((here / name).read_bytes())
@@ -85,8 +95,9 @@ class RuleCache:
     path: Path | None
     entries: dict[str, _Entry] = field(default_factory=dict)
     changed: bool = False
-    generated: int = 0
-    """How many generated conditions the file held (more in memory: write it back)."""
+    stored: frozenset[str] = frozenset()
+    """Keys of the generated conditions the file held or could not hold (closures): more
+    in memory means new code, written back."""
 
     @classmethod
     def open(cls) -> RuleCache:
@@ -106,27 +117,31 @@ class RuleCache:
                 return
             with self.path.open("rb") as handle:
                 data = pickle.load(handle)
-            rules, generated = data["rules"], data["generated"]
+            rules, generated, unkept = data["rules"], data["generated"], data["unkept"]
         except FileNotFoundError:
             return
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        except (OSError, *UNPICKLING_ERRORS) as exc:
             log.debug("rule cache %s unreadable, ignored: %s", self.path, exc)
             return
-        except (KeyError, TypeError) as exc:
-            log.debug("rule cache %s malformed, ignored: %s", self.path, exc)
+        if not (_well_formed(rules, generated) and isinstance(unkept, frozenset)):
+            log.debug("rule cache %s malformed, ignored", self.path)
             return
-        if isinstance(rules, dict) and isinstance(generated, dict):
-            self.entries = rules
-            GENERATED.update(generated)
-            self.generated = len(generated)
+        self.entries = rules
+        STORED.update((k, v) for k, v in generated.items() if k not in GENERATED)
+        self.stored = frozenset(generated) | unkept
 
     def get(self, file: Path) -> Rule | None:
         """The cached rule of `file` when the file is unchanged since (else None)."""
         entry = self.entries.get(str(file))
-        if entry is None:
+        if entry is None or _digest(file) != entry[0]:
             return None
-        digest, rule, query = entry
-        if _digest(file) != digest:
+        try:
+            rule, query = pickle.loads(entry[1])  # our own file, in a private folder
+        except UNPICKLING_ERRORS as exc:
+            log.debug("rule cache entry of %s unreadable, read again: %s", file, exc)
+            return None
+        if not isinstance(rule, Rule) or not isinstance(query, ast.Query | None):
+            log.debug("rule cache entry of %s malformed, read again", file)
             return None
         if query is not None:
             PARSED[_parse_key(rule)] = query
@@ -137,17 +152,25 @@ class RuleCache:
         digest = _digest(file)
         if self.path is None or digest is None:
             return
-        self.entries[str(file)] = (digest, rule, PARSED.get(_parse_key(rule)))
+        blob = pickle.dumps((rule, PARSED.get(_parse_key(rule))), protocol=pickle.HIGHEST_PROTOCOL)
+        self.entries[str(file)] = (digest, blob)
         self.changed = True
 
     def save(self) -> None:
         """Write the cache back (atomically) if something was added."""
-        if self.path is None or not (self.changed or len(GENERATED) > self.generated):
+        if self.path is None or not (self.changed or not self.stored.issuperset(GENERATED)):
             return
-        generated = {key: item for key, item in GENERATED.items() if _picklable(item)}
+        generated = dict(STORED)  # read from disk and not needed by this run: kept as they were
+        unkept: set[str] = set()
+        for key, item in GENERATED.items():
+            blob = _pickled(item)
+            if blob is None:
+                unkept.add(key)
+            else:
+                generated[key] = blob
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            content = {"rules": self.entries, "generated": generated}
+            content = {"rules": self.entries, "generated": generated, "unkept": frozenset(unkept)}
             data = pickle.dumps(content, protocol=pickle.HIGHEST_PROTOCOL)
             with tempfile.NamedTemporaryFile(dir=self.path.parent, delete=False) as handle:
                 handle.write(data)
@@ -156,17 +179,34 @@ class RuleCache:
             log.debug("rule cache %s not written: %s", self.path, exc)
             return
         self.changed = False
-        self.generated = len(GENERATED)
+        self.stored = frozenset(generated) | unkept
 
 
-def _picklable(item: Generated) -> bool:
+def _well_formed(rules: object, generated: object) -> bool:
+    """Whether the two tables have the shape `save` writes (their entries are checked when
+    unpickled): path -> (digest, bytes) and condition key -> bytes."""
+    if not (isinstance(rules, dict) and isinstance(generated, dict)):
+        return False
+    entries_ok = all(
+        isinstance(path, str)
+        and isinstance(entry, tuple)
+        and len(entry) == 2
+        and isinstance(entry[0], str)
+        and isinstance(entry[1], bytes)
+        for path, entry in rules.items()
+    )
+    return entries_ok and all(
+        isinstance(key, str) and isinstance(blob, bytes) for key, blob in generated.items()
+    )
+
+
+def _pickled(item: object) -> bytes | None:
     """Constants are sets, matchers, CIDR lists and module-level functions; the few that
     are closures (arithmetic helpers) are not kept: such a condition is generated anew."""
     try:
-        pickle.dumps(item.constants, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError):
-        return False
-    return True
+        return None
 
 
 def _digest(file: Path) -> str | None:

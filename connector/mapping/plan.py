@@ -1,4 +1,8 @@
-"""Turn the tables of `tables.py` into one plan per (shape, kind), once, at import time.
+"""Turn the tables of `tables.py` into one plan per (shape, kind) at import time.
+
+Building a plan only collects its rows (cheap); its compiled `apply` is generated on first use
+(it serves the tests and the reference `interpret`; events are mapped by the builders that
+`classify.py` compiles per event class), so importing the mapping compiles nothing.
 
 A plan holds the rows that apply to one input shape (DV or Cloud Funnel) and one event kind,
 as (source keys, ECS field, converter) specs, and runs them as a compiled function
@@ -12,7 +16,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final
 
 from connector.mapping import tables as t
@@ -37,17 +42,25 @@ class Plan:
     name: str
     fixed: tuple[Spec, ...]
     roles: tuple[RoleSpecs, ...]
-    apply: Applier = field(init=False, repr=False, compare=False)
-    source: str = field(init=False, repr=False, compare=False)
-    writes: frozenset[str] = field(init=False, repr=False, compare=False)
-    """Every ECS field some row of the plan may write."""
 
-    def __post_init__(self) -> None:
-        applier, source = compile_rows(self.name, self.fixed, self.roles)
-        object.__setattr__(self, "apply", applier)
-        object.__setattr__(self, "source", source)
-        writes = frozenset().union(*(written_fields(c, f) for _, f, c in self.specs()))
-        object.__setattr__(self, "writes", writes)
+    @cached_property
+    def _compiled(self) -> tuple[Applier, str]:
+        return compile_rows(self.name, self.fixed, self.roles)
+
+    @property
+    def apply(self) -> Applier:
+        """The rows compiled into one function (generated on first use)."""
+        return self._compiled[0]
+
+    @property
+    def source(self) -> str:
+        """The generated source of `apply`."""
+        return self._compiled[1]
+
+    @cached_property
+    def writes(self) -> frozenset[str]:
+        """Every ECS field some row of the plan may write."""
+        return frozenset().union(*(written_fields(c, f) for _, f, c in self.specs()))
 
     def interpret(self, record: Mapping[str, Any], event: Event, bad: Counter[str] | None) -> None:
         """The same rows as a plain loop: the reference the compiled `apply` is tested against."""

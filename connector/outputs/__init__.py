@@ -3,6 +3,9 @@
 `open_output(config)` builds the output for one `[[outputs]]` entry (not yet entered: use it
 as a context manager). `send_test_alert(configs, created=...)` is `check --send-test`: it sends
 one marked test alert through every configured output and reports each answer.
+
+Each output's module is imported when an output of its kind is opened (the webhook brings
+requests and tenacity, ~0.1 s): a run without outputs, like `replay`, never loads them.
 """
 
 from __future__ import annotations
@@ -21,9 +24,6 @@ from connector.config import (
 )
 from connector.errors import ConnectorError
 from connector.outputs.base import Delivery, Outcome, Output, Pending
-from connector.outputs.file import FileOutput
-from connector.outputs.syslog import SyslogOutput
-from connector.outputs.webhook import WebhookOutput
 from connector.secrets import Environment, resolve_webhook_secret
 
 __all__ = [
@@ -44,16 +44,22 @@ def _webhook(config: OutputConfig, env: Mapping[str, str] | None) -> Output:
     resolved = resolve_webhook_secret(config.secret_env, environment)
     if resolved is not None:
         log.debug("output %s: webhook secret from %s", config.name, resolved.source)
+    from connector.outputs.webhook import WebhookOutput  # noqa: PLC0415 - lazy: start-up time
+
     return WebhookOutput(config, resolved.value if resolved else None)
 
 
 def _syslog(config: OutputConfig, env: Mapping[str, str] | None) -> Output:
     assert isinstance(config, SyslogOutputConfig)
+    from connector.outputs.syslog import SyslogOutput  # noqa: PLC0415 - lazy: start-up time
+
     return SyslogOutput(config)
 
 
 def _file(config: OutputConfig, env: Mapping[str, str] | None) -> Output:
     assert isinstance(config, FileOutputConfig)
+    from connector.outputs.file import FileOutput  # noqa: PLC0415 - lazy: start-up time
+
     return FileOutput(config)
 
 

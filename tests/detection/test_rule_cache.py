@@ -71,3 +71,63 @@ def test_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     load_rules(builtin=True)
     assert RuleCache.open().path is None
     assert not any(tmp_path.iterdir())
+
+
+def test_a_cached_matcher_compiles_its_regex_on_first_use() -> None:
+    import pickle  # noqa: PLC0415
+
+    from connector.detection.eql.patterns import StringMatcher  # noqa: PLC0415
+
+    built = StringMatcher.wildcards(["*\\\\cmd?.exe", "power*shell*"], fold=True)
+    assert built.regex is not None  # built from a rule: compiled (and so validated) at once
+    read_back = pickle.loads(pickle.dumps(built))
+    assert read_back.regex is None and read_back == built
+    samples = ["C:\\Windows\\cmd1.exe", "PowerXShellY", "cmd.exe", "", "powershell"]
+    assert [read_back.matches(s) for s in samples] == [built.matches(s) for s in samples]
+    assert read_back.regex is not None and read_back.regex.pattern == built.regex.pattern
+
+
+def test_a_run_unpickles_only_the_rules_it_loads(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle  # noqa: PLC0415
+
+    from connector.detection.engine import Engine  # noqa: PLC0415
+
+    Engine(load_rules(builtin=False, paths=[CORPUS]))  # caches 408 rules and their code
+    Engine(load_rules(builtin=True))  # and the seed rule, in the same file
+    loads = pickle.loads
+    blobs: list[bytes] = []
+
+    def counting(data: bytes) -> object:
+        blobs.append(data)
+        return loads(data)
+
+    monkeypatch.setattr(pickle, "loads", counting)
+    seed = load_rules(builtin=True)
+    Engine(seed)
+    assert len(seed) == 1
+    assert 1 <= len(blobs) <= 4  # the seed's entry and its conditions' code, not 408 others'
+
+
+def test_a_corrupt_entry_is_read_again_and_rewritten(cache_dir: Path) -> None:
+    import pickle  # noqa: PLC0415
+
+    first = load_rules(builtin=True)
+    (written,) = cache_dir.glob("rules-*.pickle")
+    data = pickle.loads(written.read_bytes())
+    ((path, (digest, blob)),) = data["rules"].items()
+    data["rules"][path] = (digest, blob[: len(blob) // 2])
+    written.write_bytes(pickle.dumps(data))
+    assert load_rules(builtin=True) == first
+    assert RuleCache.open().get(Path(path)) == first[0]  # the entry was written anew
+
+
+def test_the_cache_is_per_python_bytecode_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util  # noqa: PLC0415
+
+    from connector.detection import rule_cache  # noqa: PLC0415
+
+    before = rule_cache._code_key()
+    monkeypatch.setattr(importlib.util, "MAGIC_NUMBER", b"\x00\x00\r\n")
+    assert rule_cache._code_key() != before

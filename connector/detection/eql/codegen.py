@@ -227,7 +227,7 @@ class Generator:
         """Inline the common single-check matchers; fall back to `_match_any`."""
         var = self._temp()
         inline = _inline_check(matcher, var, self._const)
-        cost = self._field_cost(field, 2.0 if matcher.regex is None else 8.0)
+        cost = self._field_cost(field, 2.0 if matcher.pattern is None else 8.0)
         const = self._const(matcher)
         if inline is None:
             return Code(f"_match_any({self._get(field)}, {const})", cost)
@@ -372,7 +372,7 @@ def _children(node: ast.Expr) -> tuple[ast.Expr, ...]:
 
 def _inline_check(matcher: StringMatcher, var: str, const: Callable[[Any], str]) -> str | None:
     """An inline expression for a matcher that needs a single check of a str `var`."""
-    if matcher.any_string or matcher.regex is not None:
+    if matcher.any_string or matcher.pattern is not None:
         return None
     text = f"{var}.casefold()" if matcher.fold else var
     checks = [

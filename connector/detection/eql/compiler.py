@@ -20,7 +20,9 @@ are null (false at the top).
 
 from __future__ import annotations
 
+import logging
 import marshal
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import CodeType
@@ -30,7 +32,16 @@ from connector.detection.eql import ast
 from connector.detection.eql.codegen import Generator
 from connector.detection.model import Event
 
-__all__ = ["GENERATED", "CompiledCondition", "Generated", "compile_condition"]
+__all__ = [
+    "GENERATED",
+    "STORED",
+    "UNPICKLING_ERRORS",
+    "CompiledCondition",
+    "Generated",
+    "compile_condition",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,24 @@ GENERATED: dict[str, Generated] = {}
 itself: `Literal(2) == Literal(2.0)` and `Literal(1) == Literal(True)` in Python, while
 EQL divides, compares and matches them differently."""
 
+STORED: dict[str, bytes] = {}
+"""Generated code read from disk by `rule_cache.py`, by the same key, each entry still a
+pickle of a `Generated`: it is unpickled (and moved to `GENERATED`) when a condition asks for
+it, because the cache holds the code of every rule set run before and a run needs few of them.
+An entry that does not unpickle to a `Generated` is generated again."""
+
+UNPICKLING_ERRORS = (
+    pickle.UnpicklingError,
+    EOFError,
+    AttributeError,
+    ImportError,
+    IndexError,
+    KeyError,
+    TypeError,
+    ValueError,
+)
+"""What `pickle.loads` raises for truncated, corrupt or outdated data (a class renamed)."""
+
 
 def compile_condition(condition: ast.Expr) -> CompiledCondition:
     """Compile `condition`; raise ValueError naming the problem (unknown function, bad
@@ -65,13 +94,25 @@ def compile_condition(condition: ast.Expr) -> CompiledCondition:
     key = repr(condition)
     generated = GENERATED.get(key)
     if generated is None:
-        generated = _generate(condition)
+        generated = _stored(key) or _generate(condition)
         GENERATED[key] = generated
     namespace = Generator.base_namespace(generated.constants)
     code = marshal.loads(generated.bytecode)  # our own cache (rule_cache.py)
     assert isinstance(code, CodeType)
     exec(code, namespace)
     return CompiledCondition(namespace["condition"], generated.source, generated.fields)
+
+
+def _stored(key: str) -> Generated | None:
+    blob = STORED.pop(key, None)
+    if blob is None:
+        return None
+    try:
+        item = pickle.loads(blob)  # our own cache, in a private folder (rule_cache.py)
+    except UNPICKLING_ERRORS as exc:
+        log.debug("stored code of a condition unreadable, generated again: %s", exc)
+        return None
+    return item if isinstance(item, Generated) else None
 
 
 def _generate(condition: ast.Expr) -> Generated:

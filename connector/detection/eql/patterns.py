@@ -11,6 +11,12 @@ Everything here is built once per rule and then only called. A `StringMatcher` a
 | `"*http://*"`                  | substring test                  |
 | `"a*b?c"`, regexes             | one compiled regex (fullmatch)  |
 
+A matcher built here compiles its regex at once (a bad pattern is an error of the rule). A
+matcher read back from the rule cache (`rule_cache.py`) holds only the regex source and compiles
+it on its first `matches` call: most rule regexes never run (the stage's other tests reject the
+event first), and compiling the ~500 regexes of the Elastic rules on every start cost more than
+the rest of loading them.
+
 Wildcards: `*` is any run of characters (also none), `?` exactly one; everything else is
 literal. Every pattern is anchored to the whole value. Case folding uses `str.casefold` on both
 sides.
@@ -21,7 +27,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["CidrSet", "StringMatcher", "lucene_regex", "wildcard_regex"]
 
@@ -32,7 +39,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 class StringMatcher:
     """Matches a string against a set of patterns; see the module docstring.
 
-    `fold` means both sides are case-folded. `matches(s)` is the whole contract."""
+    `fold` means both sides are case-folded. `matches(s)` is the whole contract.
+    `pattern`/`flags` are the regex source (None: no regex); `regex` is its compiled form,
+    None until first needed when the matcher was unpickled."""
 
     fold: bool = False
     exact: frozenset[str] = frozenset()
@@ -40,7 +49,18 @@ class StringMatcher:
     suffixes: tuple[str, ...] = ()
     contains: tuple[str, ...] = ()
     any_string: bool = False
-    regex: re.Pattern[str] | None = None
+    pattern: str | None = None
+    flags: int = 0
+    regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.pattern is not None and self.regex is None:
+            self.regex = re.compile(self.pattern, self.flags)  # raises re.error when invalid
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled without the compiled regex: unpickling a compiled pattern compiles it again,
+        # for every regex of every rule, on every start (see the module docstring).
+        return {**self.__dict__, "regex": None}
 
     @classmethod
     def wildcards(cls, patterns: Iterable[str], fold: bool) -> StringMatcher:
@@ -66,7 +86,6 @@ class StringMatcher:
                 prefixes.append(core)
             else:
                 suffixes.append(core)
-        regex = re.compile("|".join(regexes), re.DOTALL) if regexes else None
         return cls(
             fold,
             frozenset(exact),
@@ -74,7 +93,8 @@ class StringMatcher:
             tuple(suffixes),
             tuple(contains),
             any_string,
-            regex,
+            "|".join(regexes) if regexes else None,
+            re.DOTALL,
         )
 
     @classmethod
@@ -92,7 +112,7 @@ class StringMatcher:
         """Matcher for `regex`/`regex~` (Lucene syntax, anchored)."""
         flags = re.DOTALL | (re.IGNORECASE if fold else 0)
         joined = "|".join(f"(?:{lucene_regex(p)})" for p in patterns)
-        return cls(False, regex=re.compile(joined, flags))
+        return cls(False, pattern=joined, flags=flags)
 
     def matches(self, value: str) -> bool:
         """True when `value` matches at least one pattern."""
@@ -108,7 +128,12 @@ class StringMatcher:
         for needle in self.contains:
             if needle in text:
                 return True
-        return self.regex is not None and self.regex.fullmatch(text) is not None
+        if self.pattern is None:
+            return False
+        regex = self.regex
+        if regex is None:
+            regex = self.regex = re.compile(self.pattern, self.flags)
+        return regex.fullmatch(text) is not None
 
 
 def wildcard_regex(pattern: str) -> str:
