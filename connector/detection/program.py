@@ -19,7 +19,16 @@ from connector.detection.model import Rule
 from connector.detection.needles import Needles, needles_of
 from connector.errors import RuleError
 
-__all__ = ["CompiledRule", "KeyField", "Stage", "compile_query", "compile_rule"]
+__all__ = [
+    "CompiledRule",
+    "KeyField",
+    "Stage",
+    "compile_query",
+    "compile_rule",
+    "compiled_of",
+    "remember",
+    "rule_key",
+]
 
 
 @dataclass(frozen=True)
@@ -83,15 +92,31 @@ def compile_rule(rule: Rule) -> CompiledRule:
     Loading validates every rule by compiling it and the engine compiles it again, so
     compiled queries are cached by their text and origin (compiled code holds no state
     that depends on the rule's other metadata)."""
-    key = (rule.query, rule.source or rule.name, rule.query_line_offset)
+    key = rule_key(rule)
     cached = _CACHE.get(key)
     if cached is None:
         query = parse(rule.query, key[1], line_offset=rule.query_line_offset)
         cached = compile_query(query, rule)
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = cached
+        remember(cached)
     return cached if cached.rule == rule else replace(cached, rule=rule)
+
+
+def rule_key(rule: Rule) -> tuple[str, str, int]:
+    """What a compiled (and a parsed) query depends on: text, origin, line offset."""
+    return (rule.query, rule.source or rule.name, rule.query_line_offset)
+
+
+def compiled_of(rule: Rule) -> CompiledRule | None:
+    """The compiled form of `rule`'s query if it was compiled (or remembered) already."""
+    return _CACHE.get(rule_key(rule))
+
+
+def remember(compiled: CompiledRule) -> None:
+    """Keep `compiled` for `compile_rule` (the rule cache seeds it from disk: a compiled
+    rule pickles with its conditions' generated code, see `CompiledCondition`)."""
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[rule_key(compiled.rule)] = compiled
 
 
 _CACHE: dict[tuple[str, str, int], CompiledRule] = {}

@@ -2,13 +2,16 @@
 
 Reading 408 rule files (TOML, then the EQL query with lark) takes seconds, and the result
 depends only on each file's bytes and on this code. The cache keeps, per rule file, the
-SHA-256 of its bytes, the `Rule` read from it and its parsed query (`ast.Query`, seeded into
-the parser's memo so compiling the rule does not parse it again); and, per stage condition,
-the generated code (`compiler.Generated`: source, bytecode, constants), so compiling it is
-one `exec`. A file whose bytes changed is read again (hashing all 408 files takes
-milliseconds; modification times could miss an edit within one clock tick); the whole cache
-is ignored when the code that produces it changes (its name holds a hash of the grammar, of
-the modules that build rules and ASTs, and of the Python bytecode version: the cache holds
+SHA-256 of its bytes, the `Rule` read from it, its parsed query (`ast.Query`, seeded into the
+parser's memo) and the rule compiled (`program.CompiledRule`: stages, anchors, needles, each
+condition as its generated code — source, bytecode, constants — so reading it back costs one
+`exec` per condition; seeded into `compile_rule`'s memo). For rules that come from elsewhere
+(Sigma) it keeps the generated code of each stage condition, by the condition.
+
+A file whose bytes changed is read again (hashing all 408 files takes milliseconds;
+modification times could miss an edit within one clock tick); the whole cache is ignored when
+the code that produces it changes (its name holds a hash of the grammar, of the modules that
+build rules, ASTs and compiled rules, and of the Python bytecode version: the cache holds
 marshalled code objects).
 
 One file serves every rule set the user runs, so each rule file's entry and each condition's
@@ -43,6 +46,7 @@ from connector.detection.eql import ast
 from connector.detection.eql.compiler import GENERATED, STORED, UNPICKLING_ERRORS
 from connector.detection.eql.parser import PARSED
 from connector.detection.model import Rule
+from connector.detection.program import CompiledRule, compiled_of, remember, rule_key
 
 __all__ = ["RuleCache"]
 
@@ -63,10 +67,13 @@ _CODE = (
     "eql/unsupported.py",
     "rules.py",
     "model.py",
+    "program.py",
+    "anchors.py",
+    "needles.py",
     "rule_cache.py",
 )
 _Entry = tuple[str, bytes]
-"""(SHA-256 of the rule file, pickle of (`Rule`, its parsed query or None))."""
+"""(SHA-256 of the rule file, pickle of (`Rule`, its parsed query, compiled rule; or None))."""
 
 
 def _cache_dir() -> Path | None:
@@ -136,15 +143,21 @@ class RuleCache:
         if entry is None or _digest(file) != entry[0]:
             return None
         try:
-            rule, query = pickle.loads(entry[1])  # our own file, in a private folder
+            rule, query, compiled = pickle.loads(entry[1])  # our own file, in a private folder
         except UNPICKLING_ERRORS as exc:
             log.debug("rule cache entry of %s unreadable, read again: %s", file, exc)
             return None
-        if not isinstance(rule, Rule) or not isinstance(query, ast.Query | None):
+        if not (
+            isinstance(rule, Rule)
+            and isinstance(query, ast.Query | None)
+            and isinstance(compiled, CompiledRule | None)
+        ):
             log.debug("rule cache entry of %s malformed, read again", file)
             return None
         if query is not None:
-            PARSED[_parse_key(rule)] = query
+            PARSED[rule_key(rule)] = query
+        if compiled is not None and compiled.rule == rule:
+            remember(compiled)
         return rule
 
     def put(self, file: Path, rule: Rule) -> None:
@@ -152,7 +165,11 @@ class RuleCache:
         digest = _digest(file)
         if self.path is None or digest is None:
             return
-        blob = pickle.dumps((rule, PARSED.get(_parse_key(rule))), protocol=pickle.HIGHEST_PROTOCOL)
+        query = PARSED.get(rule_key(rule))
+        # A condition whose constants cannot be pickled (closures) is compiled again instead.
+        blob = _pickled((rule, query, compiled_of(rule))) or _pickled((rule, query, None))
+        if blob is None:
+            return
         self.entries[str(file)] = (digest, blob)
         self.changed = True
 
@@ -202,7 +219,8 @@ def _well_formed(rules: object, generated: object) -> bool:
 
 def _pickled(item: object) -> bytes | None:
     """Constants are sets, matchers, CIDR lists and module-level functions; the few that
-    are closures (arithmetic helpers) are not kept: such a condition is generated anew."""
+    are closures (arithmetic helpers) cannot be pickled (None): such a condition is
+    generated anew."""
     try:
         return pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError):
@@ -214,8 +232,3 @@ def _digest(file: Path) -> str | None:
         return hashlib.sha256(file.read_bytes()).hexdigest()
     except OSError:
         return None  # reading it again will report the problem
-
-
-def _parse_key(rule: Rule) -> tuple[str, str, int]:
-    # The key `program.compile_rule` parses the query with.
-    return (rule.query, rule.source or rule.name, rule.query_line_offset)

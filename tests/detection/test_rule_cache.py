@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from connector.detection import program
 from connector.detection import rules as rules_module
 from connector.detection.eql import parser
 from connector.detection.rule_cache import RuleCache
@@ -28,8 +29,16 @@ def _forbid_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("a cached rule was parsed again")
 
     parser.PARSED.clear()
+    program._CACHE.clear()
     monkeypatch.setattr(rules_module, "read_rule_file", refuse)
     monkeypatch.setattr(parser, "_parse", refuse)
+
+
+def _forbid_compiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError("a cached rule was compiled again")
+
+    monkeypatch.setattr(program, "compile_query", refuse)
 
 
 def test_a_second_load_reads_the_cache_and_gives_the_same_rules(
@@ -37,13 +46,25 @@ def test_a_second_load_reads_the_cache_and_gives_the_same_rules(
 ) -> None:
     first = load_rules(builtin=False, paths=[CORPUS])
     assert len(list(cache_dir.glob("rules-*.pickle"))) == 1
+    from connector.detection.engine import Engine  # noqa: PLC0415
+
+    fresh = Engine(first).compiled
     _forbid_parsing(monkeypatch)
     second = load_rules(builtin=False, paths=[CORPUS])
     assert second == first
-    # The engine compiles them from the cached ASTs, without parsing.
-    from connector.detection.engine import Engine  # noqa: PLC0415
+    # The engine gets them compiled from the cache: no parsing, no code generation.
+    _forbid_compiling(monkeypatch)
+    cached = Engine(second).compiled
+    assert [_shape(c) for c in cached] == [_shape(c) for c in fresh]
 
-    assert len(Engine(second).compiled) == len(first)
+
+def _shape(compiled: program.CompiledRule) -> tuple[object, ...]:
+    """Everything a compiled rule holds, its conditions as their source and fields."""
+    stages = (*compiled.stages, *((compiled.until,) if compiled.until else ()))
+    parts = [(s.category, s.keys, s.anchor, s.needles, s.condition.source, s.condition.fields)
+             for s in stages]  # fmt: skip
+    return (compiled.rule, compiled.query, compiled.order, compiled.maxspan_ms,
+            compiled.sequence, compiled.fingerprint, parts)  # fmt: skip
 
 
 def test_an_edited_rule_file_is_read_again(cache_dir: Path, tmp_path: Path) -> None:

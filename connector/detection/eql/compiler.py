@@ -24,7 +24,7 @@ import logging
 import marshal
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "CompiledCondition",
     "Generated",
     "compile_condition",
+    "from_generated",
 ]
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CompiledCondition:
-    """A compiled condition: `fn(event) -> bool`, its generated source and the fields it reads."""
+    """A compiled condition: `fn(event) -> bool`, its generated source and the fields it reads.
+
+    It pickles as the `Generated` it was made from (the function itself cannot be pickled):
+    unpickling runs `from_generated`, one `exec` of the stored bytecode (`rule_cache.py`)."""
 
     fn: Callable[[Event], bool]
     source: str
     fields: frozenset[str]
+    generated: Generated | None = field(default=None, compare=False, repr=False)
+
+    def __reduce__(self) -> tuple[Callable[[Generated], CompiledCondition], tuple[Generated]]:
+        if self.generated is None:
+            raise pickle.PicklingError("a compiled condition without its generated code")
+        return (from_generated, (self.generated,))
 
 
 @dataclass(frozen=True)
@@ -96,11 +106,16 @@ def compile_condition(condition: ast.Expr) -> CompiledCondition:
     if generated is None:
         generated = _stored(key) or _generate(condition)
         GENERATED[key] = generated
+    return from_generated(generated)
+
+
+def from_generated(generated: Generated) -> CompiledCondition:
+    """The condition `generated` holds the code of (one `exec`, no code generation)."""
     namespace = Generator.base_namespace(generated.constants)
     code = marshal.loads(generated.bytecode)  # our own cache (rule_cache.py)
     assert isinstance(code, CodeType)
     exec(code, namespace)
-    return CompiledCondition(namespace["condition"], generated.source, generated.fields)
+    return CompiledCondition(namespace["condition"], generated.source, generated.fields, generated)
 
 
 def _stored(key: str) -> Generated | None:
