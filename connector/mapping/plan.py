@@ -1,8 +1,8 @@
 """Turn the tables of `tables.py` into one plan per (shape, kind) at import time.
 
 Building a plan only collects its rows (cheap); its compiled `apply` is generated on first use
-(it serves the tests and the reference `interpret`; events are mapped by the builders that
-`classify.py` compiles per event class), so importing the mapping compiles nothing.
+(the tests check it against `interpret`; events are mapped by the builders that `classify.py`
+compiles per event class), so importing the mapping compiles nothing.
 
 A plan holds the rows that apply to one input shape (DV or Cloud Funnel) and one event kind,
 as (source keys, ECS field, converter) specs, and runs them as a compiled function
