@@ -53,16 +53,22 @@ FieldFilter = Callable[[str], bool]
 
 
 def needles_of(
-    condition: ast.Expr, usable: FieldFilter | None = None, skip: str | None = None
+    condition: ast.Expr,
+    usable: FieldFilter | None = None,
+    skip: str | None = None,
+    *,
+    selective_only: bool = True,
 ) -> Needles | None:
     """The best needles of a stage condition, or None when it has none.
 
     `usable(field)` says which fields may give needles (default: all; the unselective ones
     never do); `skip` names a field whose top-level terms are left out (the stage's anchor field,
-    already checked by the index, so the needles add a second, independent gate)."""
+    already checked by the index, so the needles add a second, independent gate).
+    `selective_only=False` lets the unselective fields (`host.os.type`, `event.type`, ...) give
+    needles too: still necessary, rarely useful (the raw-line prefilter's last resort)."""
 
     def allowed(name: str) -> bool:
-        return _selective(name) and (usable is None or usable(name))
+        return (_selective(name) or not selective_only) and (usable is None or usable(name))
 
     if skip is not None:
         terms = condition.terms if isinstance(condition, ast.And) else (condition,)

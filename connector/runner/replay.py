@@ -26,6 +26,7 @@ from connector.runner.ordering import SORT_BUDGET, CandidateSorter, extract_cand
 from connector.sources.base import Shape
 from connector.sources.files import FileSource
 from connector.sources.query import Prefilter
+from connector.sources.replay_filter import ReplayFilter
 
 __all__ = ["replay"]
 
@@ -52,15 +53,18 @@ def replay(
     rules = load_configured_rules(config) if emit == "alerts" else []
     tuning = load_tuning(config, rules) if rules else None
     detector = Detector(rules, allowed_lateness=timedelta(0), project=True, tuning=tuning)
-    prefilter = _prefilter(detector, shape) if rules else None
+    plan = _plan(detector, shape) if rules else None
     try:
+        prefilter = plan.first if plan is not None else None
         with recording_exit(summary), FileSource(paths, shape, prefilter) as source:
             usable = _UsableFiles(source, detector)
             source.on_file_done = usable.file_done
-            if emit == "events":
+            if emit == "events" or plan is None:
                 _replay_events(source, detector, writer, summary)
             else:
-                _replay_alerts(source, detector, writer, summary, sort_budget)
+                _replay_alerts(
+                    source, detector, writer, summary, sort_budget=sort_budget, plan=plan
+                )
             summary.skipped.update(source.stats.skipped)
             usable.check()
     finally:
@@ -70,11 +74,11 @@ def replay(
     return 0
 
 
-def _prefilter(detector: Detector, shape: Shape) -> Prefilter:
-    # Derived from the engine's literal index: cheap to build, and exact for ECS input.
-    from connector.sources.literal_prefilter import literal_prefilter  # noqa: PLC0415
+def _plan(detector: Detector, shape: Shape) -> ReplayFilter:
+    # Derived from the rules' needles and join keys: cheap to build, exact (see the module).
+    from connector.sources.replay_filter import replay_filter  # noqa: PLC0415
 
-    return literal_prefilter(detector.engine.compiled, shape)
+    return replay_filter(detector.engine.compiled, shape)
 
 
 def _replay_events(
@@ -92,16 +96,54 @@ def _replay_alerts(
     detector: Detector,
     writer: AlertWriter,
     summary: RunSummary,
+    *,
     sort_budget: int,
+    plan: ReplayFilter,
 ) -> None:
-    """Candidates → sorted (spilled beyond the budget) → engine in order → alerts."""
+    """Candidates (first pass, then the second pass by join value) → sorted (spilled beyond
+    the budget) → engine in order → alerts."""
+    joins = plan.join_values()
     with CandidateSorter(sort_budget) as sorter:
-        sorter.extend(extract_candidates(source.records(), detector, summary))
-        for match in detector.engine.evaluate_ordered(sorter.sorted()):
+        add = sorter.add
+        note = joins.add
+        for candidate in extract_candidates(source.records(), detector, summary):
+            note(candidate[1], candidate[2])
+            add(candidate)
+        second = joins.prefilter()
+        if second is not None and not source.dense_files:
+            _second_pass(source, second, plan, detector, summary, sorter=sorter)
+        for match in detector.engine.evaluate_ordered(joins.needed(sorter.sorted())):
             for alert in detector.alerts([match], final=False):
                 writer.write(alert)
         for alert in detector.alerts([], final=True):  # suppression groups, once, final
             writer.write(alert)
+    if joins.dropped:
+        log.info("replay: %d stage hit(s) of joined sequence rules dropped (no root match "
+                 "with their join key)", joins.dropped)  # fmt: skip
+
+
+def _second_pass(
+    source: FileSource,
+    second: Prefilter,
+    plan: ReplayFilter,
+    detector: Detector,
+    summary: RunSummary,
+    *,
+    sorter: CandidateSorter,
+) -> None:
+    """Read the files again for the lines that hold a join value of a root match and that
+    the first pass skipped; their counts move from `prefilter` to the records read."""
+    with FileSource(source.paths, source.shape, second, exclude=plan.first) as more:
+        sorter.extend(extract_candidates(more.records(), detector, summary))
+    source.stats.skipped["prefilter"] -= more.taken_lines
+    if source.stats.skipped["prefilter"] <= 0:
+        del source.stats.skipped["prefilter"]
+    source.stats.skipped.update(more.stats.skipped)
+    source.stats.records += more.stats.records
+    log.info(
+        "replay second pass: %d join value(s) of %d sequence rule(s), %d more line(s) read",
+        len(second.alternatives), len(plan.joins), more.taken_lines,
+    )  # fmt: skip
 
 
 class _UsableFiles:

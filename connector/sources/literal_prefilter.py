@@ -12,10 +12,10 @@ input:
 | others | `verbatim_fields()`: copied from one raw key by a text converter;   |
 |        | not `process.args` (quotes are removed when a command line is split) |
 
-Raw needles: a needle is looked for in the lower-cased line, so its longest run without
-`"`, `\\`, `/` or control characters (which JSON may escape) is used; a needle that is not
-ASCII is dropped (a line holding it is not ASCII either and always passes, see
-`Prefilter`). A stage without usable needles makes the prefilter pass every line.
+Raw needles: a needle is looked for in the lower-cased line as JSON writes it (`\\` as
+`\\\\`, `"` as `\\"`, a tab as `\\t`; lines with `\\u` or `\\/` escapes always pass, see
+`Prefilter`); a needle that is not ASCII is dropped (a line holding it is not ASCII either
+and always passes). A stage without usable needles makes the prefilter pass every line.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from connector.detection.eql import ast
+from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
 from connector.detection.needles import MIN_LENGTH, FieldFilter, needles_of
 from connector.detection.program import CompiledRule
 from connector.mapping.tables import (
@@ -34,11 +35,20 @@ from connector.mapping.tables import (
     ROLE_PLACEMENT,
 )
 from connector.sources.base import Shape
-from connector.sources.query import Prefilter
+from connector.sources.query import Alternative, Group, Prefilter
 
-__all__ = ["literal_prefilter", "verbatim_fields"]
+__all__ = [
+    "GROUPS",
+    "as_json",
+    "field_filter",
+    "group_rank",
+    "literal_prefilter",
+    "ranked_groups",
+    "raw_run",
+    "stage_alternative",
+    "verbatim_fields",
+]
 
-_ESCAPABLE = re.compile(r'["\\/\x00-\x1f]')
 _VERBATIM_CONVERTERS = frozenset({"text", "hostname", "cmdline"})
 _REWRITTEN_ECS = frozenset({"@timestamp", "event.kind"})
 
@@ -62,21 +72,153 @@ def verbatim_fields() -> frozenset[str]:
 
 
 def literal_prefilter(rules: Sequence[CompiledRule], shape: Shape) -> Prefilter:
-    """The prefilter for lines of `shape` (see the module docstring)."""
-    if shape == "ecs":
-        usable: FieldFilter = _ecs_field
-    else:
-        allowed = verbatim_fields()
-        usable = allowed.__contains__
-    alternatives: list[tuple[tuple[bytes, ...], ...]] = []
+    """The prefilter for lines of `shape` that any stage of `rules` may match (see the
+    module docstring)."""
+    usable = field_filter(shape)
+    alternatives: list[Alternative] = []
     for condition in _conditions(rules):
-        needles = needles_of(condition, usable)
-        raw = _raw_needles(needles.texts) if needles is not None else None
-        if raw is None:
+        alternative = stage_alternative(condition, usable)
+        if alternative is None:
             return Prefilter.everything()
-        alternatives.append((raw,))
+        alternatives.append(alternative)
     descriptions = tuple(c.rule.name for c in rules)
     return Prefilter(tuple(dict.fromkeys(alternatives)), descriptions)
+
+
+def field_filter(shape: Shape) -> FieldFilter:
+    """Which fields' needles can be looked for in the raw lines of `shape`."""
+    if shape == "ecs":
+        return _ecs_field
+    return verbatim_fields().__contains__
+
+
+def stage_alternative(
+    condition: ast.Expr, usable: FieldFilter, *, keys: bool = False
+) -> Alternative | None:
+    """The raw-line test of one stage condition: groups of needles, each group from one of
+    its top-level `and` terms, every group necessary (a line must hold a needle of each).
+    None when no term gives a usable needle.
+
+    Every group is necessary, so more groups only reject more lines; which one rejects most
+    depends on the data (`Prefilter.ordered_by` finds out on the first lines). So the best
+    `GROUPS` are kept, ranked: selective fields' groups with long needles; then, with
+    `keys=True` (ECS lines, which hold every field under its own name), for a term that needs
+    a field to have a value (`dns.question.name != null`, `process.parent.pid == 4`), the
+    longest uncommon part of the field's name; then selective groups with short needles
+    (`exe`); then the unselective fields' (`event.type == "creation"`, which may well be rare);
+    `host.os.type` and the like last (but `"linux"` is rare in a Windows fleet)."""
+    ranked = ranked_groups(condition, usable, keys=keys)
+    return tuple(group for _, group in ranked[:GROUPS]) if ranked else None
+
+
+Rank = tuple[int, int, int]
+"""(tier, needles, -shortest needle): smaller is better. Tier 0: selective fields, long
+needles; 1: field names; 2: short needles; 3: unselective fields; 4: `host.os.*`."""
+
+
+def ranked_groups(
+    condition: ast.Expr, usable: FieldFilter, *, keys: bool = False
+) -> list[tuple[Rank, Group]]:
+    """Every group of `stage_alternative`, best first, with its rank."""
+    terms = condition.terms if isinstance(condition, ast.And) else (condition,)
+    groups: dict[Group, Rank] = {}
+
+    def add(group: Group, rank: Rank) -> None:
+        groups[group] = min(rank, groups.get(group, rank))
+
+    for term in terms:
+        needles = needles_of(term, usable, selective_only=False)
+        if needles is None:
+            continue
+        raw = _raw_needles(needles.texts)
+        if raw is not None:
+            add(raw, _group_rank(raw, needles.fields))
+    if keys:
+        for name in dict.fromkeys(filter(None, map(_required_field, terms))):
+            part = _key_part(name)
+            if part is not None and usable(name):
+                add((part,), (1, 1, -len(part)))
+    return sorted((rank, group) for group, rank in groups.items())
+
+
+GROUPS = 4
+"""Groups kept per stage: more reject a few more lines and cost a test per line with a hit."""
+_SHORT = 5
+"""Needles shorter than this are in many lines (`exe`, `cmd`): their groups rank lower."""
+
+
+def _group_rank(group: Group, fields: frozenset[str]) -> Rank:
+    """Smaller is better (see `stage_alternative`)."""
+    if fields & _LAST_FIELDS:
+        tier = 4
+    elif fields & UNSELECTIVE_FIELDS:
+        tier = 3
+    elif min(len(n) for n in group) < _SHORT:
+        tier = 2
+    else:
+        tier = 0
+    return (tier, *group_rank(group))
+
+
+_DERIVED = frozenset({"process.args_count", "process.parent.args_count"})
+"""Fields the ECS intake may add from others (so their name need not be in the line)."""
+_KEY_PART = re.compile(r"[a-z0-9_]{3,}")
+
+
+def _required_field(term: ast.Expr) -> str | None:
+    """The field a term cannot hold without (it tests the field's value positively)."""
+    if isinstance(term, ast.Compare):
+        sides = (term.left, term.right)
+        fields = [s for s in sides if isinstance(s, ast.Field)]
+        literals = [s for s in sides if isinstance(s, ast.Literal)]
+        if len(fields) != 1 or len(literals) != 1:
+            return None
+        value = literals[0].value
+        if term.op == "!=":
+            return fields[0].name if value is None else None
+        return fields[0].name if value is not None else None
+    if isinstance(term, ast.In):
+        if any(isinstance(o, ast.Literal) and o.value is None for o in term.options):
+            return None
+        return term.value.name if isinstance(term.value, ast.Field) else None
+    if isinstance(term, ast.StringMatch):
+        return term.value.name if isinstance(term.value, ast.Field) else None
+    if isinstance(term, ast.FunctionCall) and term.args and term.name in _FIELD_FUNCTIONS:
+        first = term.args[0]
+        return first.name if isinstance(first, ast.Field) else None
+    if isinstance(term, ast.Or):
+        names = {_required_field(branch) for branch in term.terms}
+        return names.pop() if len(names) == 1 else None
+    return None
+
+
+_FIELD_FUNCTIONS = frozenset({"startswith", "endswith", "stringcontains", "wildcard", "cidrmatch"})
+
+
+def _key_part(name: str) -> bytes | None:
+    """The longest part of a field name, as the line holds it (None for a derived field or
+    a name without a part of three characters)."""
+    if name in _DERIVED or name.startswith("?"):
+        return None
+    parts = [
+        p.lower()
+        for p in name.split(".")
+        if _KEY_PART.fullmatch(p.lower()) and p.lower() not in _COMMON_PARTS
+    ]
+    return max(parts, key=len).encode("ascii") if parts else None
+
+
+_COMMON_PARTS = frozenset(
+    {"event", "process", "host", "action", "category", "type", "name", "kind"}
+)
+"""Name parts nearly every line holds: useless as needles."""
+_LAST_FIELDS = frozenset({"host.os.type", "host.os.family", "host.os.platform", "host.os.name"})
+"""Fields that hold the same value in nearly every line of a fleet: their needles go last."""
+
+
+def group_rank(group: Group) -> tuple[int, int]:
+    """Smaller is better: few needles, then long ones."""
+    return (len(group), -min(len(n) for n in group))
 
 
 def _ecs_field(name: str) -> bool:
@@ -102,8 +244,32 @@ def _raw_needles(texts: frozenset[str]) -> tuple[bytes, ...] | None:
     for text in sorted(texts):
         if not text.isascii():
             continue  # a line holding it always passes
-        run = max(_ESCAPABLE.split(text), key=len)
+        run = max(_UNESCAPED.split(text), key=len)
         if len(run) < MIN_LENGTH:
             return None
-        raw.append(run.encode("ascii"))
+        raw.append(as_json(run))
     return tuple(dict.fromkeys(raw)) or None
+
+
+_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+_UNESCAPED = re.compile(r"[\x00-\x07\x0b\x0e-\x1f]")
+"""Characters JSON writes only as `\\u00XX`: a line holding one always passes."""
+
+
+def as_json(text: str) -> bytes:
+    """ASCII `text` as it stands inside a JSON string (without characters of `_UNESCAPED`)."""
+    return "".join(_SHORT_ESCAPES.get(c, c) for c in text).encode("ascii")
+
+
+def raw_run(text: str) -> bytes:
+    """The longest part of ASCII `text` that a JSON line holding `text` holds, as JSON
+    writes it (lower-cased)."""
+    return as_json(max(_UNESCAPED.split(text.lower()), key=len))

@@ -98,8 +98,25 @@ def test_prefiltered_lines_are_the_lines_the_prefilter_passes(
     got = list(selected.lines(iter_blocks(chunks)))
     lines = [(n, line) for n, line in reference_lines(chunks) if line.strip()]
     expected = [(n, line) for n, line in lines if prefilter(line) or not _object_like(line)]
+    if selected.dense:  # most of the first block's lines passed: every line is read
+        expected = lines
     assert got == expected
     assert selected.skipped == len(lines) - len(expected)
+
+
+def test_a_prefilter_most_lines_pass_reads_every_line() -> None:
+    """Past `DENSE` on the first block, testing needles costs more than it saves: every
+    line is read (a superset), and none is counted as ruled out."""
+    data = b"".join(
+        b'{"n":%d,"p":"%s"}\n' % (i, b"cmd.exe" if i % 3 else b"other") for i in range(300)
+    )
+    selected = PrefilteredLines(CMD)
+    assert len(list(selected.lines(iter_blocks([data])))) == 300
+    assert selected.dense and selected.skipped == 0
+    sparse = data.replace(b"cmd.exe", b"cmd.com")
+    selected = PrefilteredLines(CMD)
+    assert list(selected.lines(iter_blocks([sparse]))) == []
+    assert not selected.dense and selected.skipped == 300
 
 
 def _object_like(line: bytes) -> bool:

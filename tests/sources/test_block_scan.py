@@ -1,0 +1,86 @@
+"""The block-at-a-time prefilter (`block_scan.py`) and the JSON form of needles: exactly the
+lines `Prefilter` passes, and never a line that holds a needle's text."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connector.sources.block_scan import BlockScanner
+from connector.sources.literal_prefilter import raw_run
+from connector.sources.ndjson import PrefilteredLines, iter_blocks
+from connector.sources.query import Prefilter
+
+# Values full of what JSON escapes: backslashes (Windows paths), quotes, slashes, controls.
+values = st.lists(
+    st.sampled_from([*'abcXYZ\\/" .:-\t\n\x01\x7féЖ', "cmd.exe", "\\Temp\\"]), max_size=12
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(values, st.data())
+def test_a_line_holding_a_text_holds_its_json_form(value: str, data: st.DataObject) -> None:
+    """Whatever JSON writer made the line (escaped Unicode or not), a value holding a text
+    gives a line that passes the text's needle (the line may pass for being forced)."""
+    lowered = value.lower()
+    start = data.draw(st.integers(0, len(lowered)))
+    end = data.draw(st.integers(start, len(lowered)))
+    text = lowered[start:end]
+    if not text.isascii():
+        return  # such needles are dropped: the line is not ASCII, or holds `\u`
+    needle = raw_run(text)
+    if not needle:
+        return
+    prefilter = Prefilter((((needle,),),))
+    for line in (
+        json.dumps({"f": value}).encode(),
+        json.dumps({"f": value}, ensure_ascii=False).encode(),
+        orjson.dumps({"f": value}),
+        json.dumps({"f": value}).replace("/", "\\/").encode(),
+    ):
+        assert prefilter(line), (line, needle)
+
+
+needles = st.sampled_from([b"cmd.exe", b"temp", b"\\\\temp\\\\", b"a/b", b'x\\"y', b"zz"])
+alternatives = st.lists(
+    st.lists(st.lists(needles, min_size=1, max_size=3).map(tuple), min_size=1, max_size=3).map(
+        tuple
+    ),
+    min_size=1,
+    max_size=3,
+).map(tuple)
+records = st.lists(
+    st.dictionaries(st.sampled_from(["a", "b", "p"]), values | st.integers(), max_size=3),
+    max_size=50,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(records, alternatives, st.integers(1, 4000))
+def test_plain_blocks_give_exactly_the_passing_lines(
+    rows: list[dict[str, object]], alternatives: tuple[tuple[tuple[bytes, ...], ...], ...], cut: int
+) -> None:
+    prefilter = Prefilter(alternatives)
+    data = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+    chunks = [data[i : i + cut] for i in range(0, len(data), cut)]
+    selected = PrefilteredLines(prefilter)
+    got = [line for _, line in selected.lines(iter_blocks(chunks))]
+    lines = data.splitlines()
+    assert got == [line for line in lines if prefilter(line)]
+    assert selected.skipped == len(lines) - len(got)
+
+
+def test_the_scanner_leaves_blocks_that_are_not_plain_to_the_line_by_line_way() -> None:
+    scanner = BlockScanner(Prefilter((((b"cmd.exe",),),)))
+    assert scanner.select(b'{"a":"cmd.exe"}\n{"a":"x"}\n') == ([(0, b'{"a":"cmd.exe"}')], 2)
+    assert scanner.select(b'{"a":"cmd.exe"}\r\n{"a":"x"}') == ([(0, b'{"a":"cmd.exe"}')], 2)
+    for block in (
+        b'{"a":"cmd.exe"}\nnot json\n',  # a shapeless line: the parser must see it
+        b'{"a":"cmd\\u002eexe"}\n',  # an escape could hide a needle
+        b'{"a":"cmd.exe"}\n\n',  # a blank line
+        '{"a":"é"}\n'.encode(),  # not ASCII
+    ):
+        assert scanner.select(block) is None
