@@ -134,11 +134,9 @@ def test_the_second_pass_reads_the_later_stage_of_a_root_match(
     `[network where host.os.type == "windows"]` by process.entity_id. The network line holds
     no needle of the first pass; the second pass takes it by its entity id, and only it among
     hundreds of other network lines; the alert is the one reading every line gives."""
+    network = {"event.category": ["network"], "event.type": ["start"]}
     noise = [
-        _ecs(
-            1000 + i, 2000 + i * 10, **{"event.category": ["network"], "event.type": ["start"],
-            "process.name": "svchost.exe", "process.entity_id": f"noise-{i}"}
-        )  # fmt: skip
+        _ecs(1000 + i, 2000 + i * 10, **network, **{"process.entity_id": f"noise-{i}"})
         for i in range(400)
     ]
     lines = [*_psexec_lines("psexec-entity-1", 1, 100), *noise]
