@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 
 from connector.detection.eql import ast
 from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
-from connector.detection.needles import MIN_LENGTH, FieldFilter, needles_of
+from connector.detection.needles import MIN_LENGTH, FieldFilter, Needles, needles_of
 from connector.detection.program import CompiledRule
 from connector.mapping.tables import (
     CF_FALLBACKS,
@@ -34,6 +34,7 @@ from connector.mapping.tables import (
     PROCESS_FIELDS,
     ROLE_PLACEMENT,
 )
+from connector.mapping.values import OS_TYPES
 from connector.sources.base import Shape
 from connector.sources.query import Alternative, Group, Prefilter
 
@@ -129,6 +130,8 @@ def ranked_groups(
     for term in terms:
         needles = needles_of(term, usable, selective_only=False)
         if needles is None:
+            needles = _os_needles(term)
+        if needles is None:
             continue
         raw = _raw_needles(needles.texts)
         if raw is not None:
@@ -141,6 +144,19 @@ def ranked_groups(
     return sorted((rank, group) for group, rank in groups.items())
 
 
+def _os_needles(term: ast.Expr) -> Needles | None:
+    """For Cloud Funnel and DV lines: `host.os.type == "macos"` holds only when the raw OS
+    name is one `os_type` maps to it (`osx` or `macos`), so those names are the needles."""
+    if not isinstance(term, ast.Compare | ast.In):
+        return None
+    needles = needles_of(term, _OS_FIELD.__eq__, selective_only=False)
+    if needles is None:
+        return None
+    names = {raw for raw, ecs in OS_TYPES.items() if ecs in needles.texts}
+    return Needles(needles.fields, frozenset(names)) if names else None
+
+
+_OS_FIELD = "host.os.type"
 GROUPS = 4
 """Groups kept per stage: more reject a few more lines and cost a test per line with a hit."""
 _SHORT = 5

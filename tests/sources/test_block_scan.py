@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connector.detection.eql import ast
+from connector.detection.eql.parser import parse
 from connector.sources.block_scan import BlockScanner
-from connector.sources.literal_prefilter import raw_run
+from connector.sources.literal_prefilter import field_filter, raw_run, stage_alternative
 from connector.sources.ndjson import PrefilteredLines, iter_blocks
 from connector.sources.query import Prefilter
 
@@ -84,3 +87,39 @@ def test_the_scanner_leaves_blocks_that_are_not_plain_to_the_line_by_line_way() 
         '{"a":"é"}\n'.encode(),  # not ASCII
     ):
         assert scanner.select(block) is None
+
+
+def _stage(query: str) -> ast.Expr:
+    body = parse(query).body
+    assert isinstance(body, ast.EventQuery)
+    return body.condition
+
+
+@pytest.mark.parametrize(
+    ("query", "os_name", "passes"),
+    [
+        ('process where host.os.type == "macos"', "OSX", True),
+        ('process where host.os.type == "macos"', "macos", True),
+        ('process where host.os.type == "macos"', "windows", False),
+        ('process where host.os.type in ("linux", "windows")', "windows_legacy", True),
+        ('process where host.os.type in ("linux", "windows")', "osx", False),
+    ],
+)
+def test_os_needles_on_cloud_funnel_lines_are_the_raw_os_names(
+    query: str, os_name: str, passes: bool
+) -> None:
+    """`host.os.type` is not copied from one raw value (`osx` becomes `macos`): its needles
+    on Cloud Funnel lines are the raw names that map to the value."""
+    test = stage_alternative(_stage(query), field_filter("cloud-funnel"))
+    assert test is not None
+    line = json.dumps({"endpoint.os": os_name, "event.type": "Process Creation"}).encode()
+    assert Prefilter((test,))(line) is passes
+
+
+def test_field_names_are_needles_only_for_ecs_lines() -> None:
+    """`dns.question.name != null` needs the key `question` in an ECS line; not on Cloud
+    Funnel lines, whose keys have other names."""
+    condition = _stage("network where dns.question.name != null and destination.port == 53")
+    test = stage_alternative(condition, field_filter("ecs"), keys=True)
+    assert test is not None and set(test) == {(b"question",), (b"destination",)}
+    assert stage_alternative(condition, field_filter("cloud-funnel")) is None
