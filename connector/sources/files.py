@@ -125,11 +125,23 @@ class FileSource:
 
     def file_records(self, path: Path | str) -> Iterator[RawRecord]:
         """Every record of one file (or, with an `opener`, one object URL), with its shape."""
+        shape = self.shape
+        stats = self.stats
         for value in self._values(path):
+            if (
+                value.__class__ is dict
+                and shape != "auto"
+                and "data" not in value
+                and "matches" not in value
+                and "columns" not in value
+            ):  # one NDJSON record (the common case): what `_flatten_value` and `_tag` do
+                stats.records += 1
+                yield shape, value
+                continue
             for record in _flatten_value(value):
                 tagged = self._tag(record)
                 if tagged is not None:
-                    self.stats.records += 1
+                    stats.records += 1
                     yield tagged
 
     def _tag(self, record: object) -> RawRecord | None:

@@ -101,8 +101,15 @@ class Prefilter:
         `sample` lines (lower-cased) they accept, so a line that fails, fails on the first
         `in` test. The answer for any line is unchanged; only the order of work is."""
 
+        rates: dict[Group, int] = {}  # many alternatives share groups (`windows`, `start`)
+
         def rate(group: Group) -> int:
-            return sum(1 for low in sample if any(needle in low for needle in group))
+            found = rates.get(group)
+            if found is None:
+                found = rates[group] = sum(
+                    1 for low in sample if any(needle in low for needle in group)
+                )
+            return found
 
         ordered = tuple(tuple(sorted(alt, key=rate)) for alt in self.alternatives)
         return Prefilter(ordered, self.description)
