@@ -134,7 +134,7 @@ class Engine:
         self.max_pending = max_pending
         self.time = TimeReader(timestamp_unit)
         self.stats = EngineStats(hits={c.rule.rule_id: 0 for c in self.compiled})
-        self._dispatch = Dispatch(self.compiled)
+        self._dispatch = Dispatch(self.compiled, category_field=category_field)
         self._matchers = [self._matcher(c) for c in self.compiled]
         self.partition_field = partition_field
         self.idle_ms = idle_ms

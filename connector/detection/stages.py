@@ -1,18 +1,23 @@
 """Which stage conditions an event satisfies (category dispatch) and its join keys.
 
 `Dispatch` makes the cost of an event grow with the stages it could match, not with the
-number of rules. Every stage of every rule is indexed by its event category, so an event
-costs one dict lookup unless its category is used by some rule. Within a category:
+number of rules. Every stage of every rule is indexed by its event category (an `any where`
+stage by the categories its condition requires, `anchors.categories_of`, else under every
+category), so an event costs one dict lookup unless its category is used by some rule.
+Within a category:
 
-* stages with an anchor (`anchors.py`) sit in a table keyed by the anchor's field and
-  values: the event's value of that field selects the few stages worth trying;
+* stages with an anchor (`anchors.py`) sit in a table per anchor field, keyed by the
+  anchor's values case-folded: the event's value of that field, folded, selects the few
+  stages worth trying (a case-sensitive anchor is then a superset: its condition decides);
 * stages with needles (`needles.py`) but no anchor sit in a table keyed by needle: one
   literal pass over the event (`literal_pass.py`) tells which needles it carries, and only
   their stages are tried. An anchored stage with needles from its other terms is tried only
   when the event also carries one of those (a second gate);
-* the rest (`plain`) are tried for every event of the category.
+* a stage with neither is anchored on number values or on a field shared by most events
+  when it tests one (`anchors.index_anchor`: `destination.port == 88`, `host.os.type ==
+  "linux"`); the rest (`plain`) are tried for every event of the category.
 
-Only then are the precompiled conditions run. Both gates are necessary conditions of the
+Only then are the precompiled conditions run. Every gate is a necessary condition of the
 stage's condition, so the hits are exactly those of running every condition
 (`use_index=False`, which the tests compare against).
 
@@ -24,11 +29,13 @@ on the index.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
+from connector.detection.anchors import Anchor, categories_of, index_anchor
+from connector.detection.eql import ast
 from connector.detection.literal_pass import LiteralPass
 from connector.detection.model import Event
 from connector.detection.program import CompiledRule, Stage
@@ -42,16 +49,17 @@ Hit = tuple[int, int]
 Gate = frozenset[int] | None
 """The needle numbers of which an event must carry one (None: no such gate)."""
 _Check = tuple[Callable[[Event], bool], Hit, Gate]
-_Table = dict[str, tuple[_Check, ...]]
+_Table = dict[Any, tuple[_Check, ...]]
+"""Anchor value (a string folded, or a number) -> the checks anchored on it."""
 
 
 @dataclass(frozen=True)
 class _Index:
-    """The stages of one category: always tried (`plain`), looked up by anchor value, or by
-    the needles the event carries."""
+    """The stages of one category: always tried (`plain`), looked up by the folded value of
+    an anchor field (`anchored`: field, table), or by the needles the event carries."""
 
     plain: tuple[_Check, ...] = ()
-    anchored: tuple[tuple[str, bool, _Table], ...] = ()
+    anchored: tuple[tuple[str, _Table], ...] = ()
     by_needle: dict[int, tuple[_Check, ...]] = field(default_factory=dict)
 
 
@@ -60,14 +68,15 @@ class _IndexBuilder:
     """Collects the checks of one category, then freezes them into an `_Index`."""
 
     plain: list[_Check] = field(default_factory=list)
-    tables: dict[tuple[str, bool], dict[str, list[_Check]]] = field(default_factory=dict)
+    tables: dict[str, dict[Any, list[_Check]]] = field(default_factory=dict)
     by_needle: dict[int, list[_Check]] = field(default_factory=dict)
 
-    def add(self, check: _Check, stage: Stage, use_index: bool) -> None:
-        anchor = stage.anchor if use_index else None
+    def add(self, check: _Check, anchor: Anchor | None) -> None:
         if anchor is not None:
-            table = self.tables.setdefault((anchor.field, anchor.fold), {})
-            for value in anchor.values:
+            table = self.tables.setdefault(anchor.field, {})
+            # One table per field, keyed folded: a case-sensitive anchor's stages are then
+            # also tried for other spellings of its values, and their conditions decide.
+            for value in dict.fromkeys(_fold(v) for v in anchor.values):
                 table.setdefault(value, []).append(check)
         elif check[2] is not None:
             for number in check[2]:
@@ -77,42 +86,77 @@ class _IndexBuilder:
 
     def freeze(self) -> _Index:
         anchored = tuple(
-            (name, fold, {value: tuple(checks) for value, checks in table.items()})
-            for (name, fold), table in self.tables.items()
+            (name, {value: tuple(checks) for value, checks in table.items()})
+            for name, table in self.tables.items()
         )
         by_needle = {number: tuple(checks) for number, checks in self.by_needle.items()}
         return _Index(tuple(self.plain), anchored, by_needle)
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """One stage condition to index: where (categories; None = every one) and how."""
+
+    categories: frozenset[str] | None
+    check: _Check
+    anchor: Anchor | None
+
+
 class Dispatch:
     """Category-, anchor- and needle-indexed stage conditions of a rule set.
 
-    `use_index=False` runs every stage condition of the category (same hits, slower; for
-    tests that check the index changes nothing)."""
+    `category_field` is the field whose value `candidates` is given (the engine's). With
+    `use_index=False` every stage condition of the category runs, and an `any where` stage
+    runs for every category (same hits, slower; for tests that check the index changes
+    nothing)."""
 
-    def __init__(self, rules: Sequence[CompiledRule], *, use_index: bool = True) -> None:
+    def __init__(
+        self,
+        rules: Sequence[CompiledRule],
+        *,
+        use_index: bool = True,
+        category_field: str = "event.category",
+    ) -> None:
         self.literals = LiteralPass()
-        entries: list[tuple[str | None, _Check, Stage]] = []
+        entries: list[_Entry] = []
         for rule_index, compiled in enumerate(rules):
-            roles: list[tuple[int, Stage]] = list(enumerate(compiled.stages))
-            if compiled.until is not None:
-                roles.insert(0, (UNTIL, compiled.until))
-            for role, stage in roles:
-                gate = self._gate(stage) if use_index else None
-                check: _Check = (stage.condition.fn, (rule_index, role), gate)
-                entries.append((stage.category, check, stage))
+            for role, stage, condition in _roles(compiled):
+                if use_index:
+                    entries.append(
+                        self._entry(stage, condition, (rule_index, role), category_field)
+                    )
+                else:
+                    categories = None if stage.category is None else frozenset({stage.category})
+                    check: _Check = (stage.condition.fn, (rule_index, role), None)
+                    entries.append(_Entry(categories, check, None))
         self.literals.freeze()
-        categories = {category for category, _, _ in entries if category is not None}
-        indexes = {name: _IndexBuilder() for name in categories}
+        named = {name for entry in entries for name in entry.categories or ()}
+        indexes = {name: _IndexBuilder() for name in named}
         fallback = _IndexBuilder()
-        for category, check, stage in entries:
-            # `any where` stages belong to every category's index and to the fallback.
-            targets = [indexes[category]] if category is not None else [*indexes.values(), fallback]
+        for entry in entries:
+            # An `any where` stage with no category term belongs to every category's index
+            # and to the fallback (categories no stage names).
+            if entry.categories is None:
+                targets = [*indexes.values(), fallback]
+            else:
+                targets = [indexes[name] for name in sorted(entry.categories)]
             for index in targets:
-                index.add(check, stage, use_index)
+                index.add(entry.check, entry.anchor)
         self._indexes = {name: index.freeze() for name, index in indexes.items()}
         self._fallback = fallback.freeze()
         self.errors = 0
+
+    def _entry(self, stage: Stage, condition: ast.Expr, hit: Hit, category_field: str) -> _Entry:
+        categories = (
+            frozenset({stage.category})
+            if stage.category is not None
+            else categories_of(condition, category_field)
+        )
+        gate = self._gate(stage)
+        anchor = stage.anchor
+        if anchor is None and gate is None:
+            anchor = index_anchor(condition)
+        return _Entry(categories, (stage.condition.fn, hit, gate), anchor)
 
     def _gate(self, stage: Stage) -> Gate:
         needles = stage.needles
@@ -149,11 +193,11 @@ class Dispatch:
         for condition, hit, _ in index.plain:
             if condition(event):
                 hits.append(hit)
-        for name, fold, table in index.anchored:
+        for name, table in index.anchored:
             value = event.get(name)
             if value is None:
                 continue
-            for condition, hit, gate in _lookup(table, value, fold):
+            for condition, hit, gate in _lookup(table, value):
                 if gate is not None:
                     if carried is None:
                         carried = self.literals.found(event)
@@ -171,10 +215,28 @@ class Dispatch:
         return hits or None
 
 
+def _roles(compiled: CompiledRule) -> Iterator[tuple[int, Stage, ast.Expr]]:
+    """Each stage of a rule with its role (`UNTIL` first) and its condition's AST."""
+    body = compiled.query.body
+    if isinstance(body, ast.EventQuery):
+        yield 0, compiled.stages[0], body.condition
+        return
+    if compiled.until is not None and body.until is not None:
+        yield UNTIL, compiled.until, body.until.query.condition
+    for role, (stage, written) in enumerate(zip(compiled.stages, body.stages, strict=True)):
+        yield role, stage, written.query.condition
+
+
 def _by_needle(
     table: dict[int, tuple[_Check, ...]], carried: frozenset[int], event: Event, hits: list[Hit]
 ) -> None:
     """Try the stages gated by the needles the event carries, each once."""
+    if len(carried) == 1:
+        for number in carried:
+            for condition, hit, _ in table.get(number, _NONE):
+                if condition(event):
+                    hits.append(hit)
+        return
     tried: set[Hit] = set()
     for number in carried:
         for condition, hit, _ in table.get(number, _NONE):
@@ -187,17 +249,35 @@ def _by_needle(
 _NONE: tuple[_Check, ...] = ()
 
 
-def _lookup(table: _Table, value: Any, fold: bool) -> Sequence[_Check]:
-    """The checks whose anchor holds for `value` (a string or a list of them)."""
-    if value.__class__ is str:
-        return table.get(value.casefold() if fold else value, _NONE)
-    if value.__class__ is not list:
+def _fold(value: Any) -> Any:
+    return value.casefold() if value.__class__ is str else value
+
+
+_NUMBERS = (int, float)
+
+
+def _lookup(table: _Table, value: Any) -> Sequence[_Check]:
+    """The checks whose anchor may hold for `value` (a string, a number or a list of them).
+    A string never finds a number's checks nor the reverse (EQL: no match across types);
+    booleans and other values find none."""
+    kind = value.__class__
+    if kind is str:
+        return table.get(value.casefold(), _NONE)
+    if kind in _NUMBERS:
+        return table.get(value, _NONE)
+    if kind is not list:
         return _NONE
     found: dict[int, _Check] = {}
     for item in value:
-        if item.__class__ is str:
-            for check in table.get(item.casefold() if fold else item, _NONE):
-                found[id(check)] = check
+        kind = item.__class__
+        if kind is str:
+            key = item.casefold()
+        elif kind in _NUMBERS:
+            key = item
+        else:
+            continue
+        for check in table.get(key, _NONE):
+            found[id(check)] = check
     return tuple(found.values())
 
 
