@@ -41,35 +41,53 @@ def from_ecs(record: object) -> Event | Skip:
     # Records are JSON-decoded (plain dicts): one C-level pass over the value types.
     nested = dict in map(type, record.values())
     flat = flatten(record) if nested else record
-    # Empty values dropped with plain comparisons (this runs for every value of every
-    # event): JSON values equal to "", [] or {} are exactly the empty string, list, object.
-    event: Event = {
-        key: value for key, value in flat.items() if value is not None and value not in ("", [], {})
-    }
+    # Empty values are dropped. `all` is one C-level pass: when every value is truthy there
+    # is none (None, "", [] and {} are falsy), the common case; a falsy one may still be a
+    # value to keep (0, false), so then each is checked: JSON values equal to "", [] or {}
+    # are exactly the empty string, list, object.
+    if all(flat.values()):
+        event: Event = flat if nested else dict(flat)
+    else:
+        event = {
+            key: value
+            for key, value in flat.items()
+            if value is not None and value not in ("", [], {})
+        }
     event_id = event.get("event.id")
-    if type(event_id) is int:
+    if event_id.__class__ is not str:
+        if type(event_id) is not int:
+            return Skip("missing_event_id")
         event["event.id"] = str(event_id)
-    elif type(event_id) is not str or not event_id.strip():
+    elif not event_id.strip():
         return Skip("missing_event_id")
     timestamp = to_timestamp(event.get("@timestamp", ""))
     if timestamp is None:
         return Skip("bad_timestamp")
     event["@timestamp"] = timestamp
-    event.setdefault("event.kind", "event")
+    if "event.kind" not in event:
+        event["event.kind"] = "event"
     _normalise_lists(event)
     return event
 
 
+_LIST_FIELDS: Final = tuple(sorted(LIST_FIELDS))
+_ARGS: Final = (
+    ("process.args", "process.args_count"),
+    ("process.parent.args", "process.parent.args_count"),
+)
+
+
 def _normalise_lists(event: Event) -> None:
-    for field in LIST_FIELDS.intersection(event):
-        value = event[field]
-        if not isinstance(value, list):
+    get = event.get
+    for field in _LIST_FIELDS:
+        value = get(field)
+        if value is not None and value.__class__ is not list:
             event[field] = [value]
     for field in _SCALAR_FIELDS:
-        value = event.get(field)
-        if isinstance(value, list):
+        value = get(field)
+        if value.__class__ is list:
             event[field] = value[0]
-    for prefix in ("process.", "process.parent."):
-        args = event.get(prefix + "args")
-        if args is not None:
-            event.setdefault(prefix + "args_count", len(args))
+    for field, count in _ARGS:
+        args = get(field)
+        if args is not None and count not in event:
+            event[count] = len(args)

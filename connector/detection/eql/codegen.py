@@ -92,7 +92,7 @@ class Generator:
     def base_namespace(constants: dict[str, Any]) -> dict[str, Any]:
         """Globals for a generated function with these constants."""
         # The generated code needs only these builtins; nothing else is reachable from it.
-        builtins = {"any": any, "str": str, "list": list}
+        builtins = {"any": any, "str": str, "list": list, "int": int}
         return {**NAMESPACE, **constants, "__builtins__": builtins}
 
     def _const(self, value: Any) -> str:
@@ -156,7 +156,11 @@ class Generator:
     def _compare_constant(self, left: ast.Expr, op: str, constant: Any) -> Code | None:
         if constant is None and op in ("==", "!="):
             if isinstance(left, ast.Field):
-                null_test = f"_is_null({self._get(left)})"
+                var = self._temp()
+                null_test = (
+                    f"(({var} := {self._get(left)}) is None"
+                    f" or ({var}.__class__ is list and _is_null({var})))"
+                )
                 return Code(null_test if op == "==" else f"not {null_test}", 1.5)
             return None
         if isinstance(constant, bool) and op in ("==", "!=") and self._is_boolean(left):
@@ -169,7 +173,17 @@ class Generator:
         if op in ("==", "!="):
             test = self._equals(left, constant)
             return test if op == "==" else Code(f"not ({test.code})", test.cost + 3.0)
-        return Code(f"_cmp_any({self._get(left)}, {op!r}, {constant!r})", self._field_cost(left, 3))
+        cost = self._field_cost(left, 3)
+        if _is_number(constant):
+            # An int element compares as Python compares ints; anything else (floats,
+            # strings, lists, bools) goes through the general helper.
+            var = self._temp()
+            code = (
+                f"(({var} {op} {constant!r}) if ({var} := {self._get(left)}).__class__ is int"
+                f" else ({var} is not None and _cmp_any({var}, {op!r}, {constant!r})))"
+            )
+            return Code(code, cost)
+        return Code(f"_cmp_any({self._get(left)}, {op!r}, {constant!r})", cost)
 
     def _equals(self, field: ast.Field, constant: Any) -> Code:
         if isinstance(constant, str):
@@ -179,7 +193,15 @@ class Generator:
                 f" or ({var}.__class__ is list and {constant!r} in {var}))"
             )
             return Code(code, self._field_cost(field, 1.0))
-        return Code(f"_eq_any({self._get(field)}, {constant!r})", self._field_cost(field, 1.5))
+        cost = self._field_cost(field, 1.5)
+        if _is_number(constant):
+            var = self._temp()  # the int fast path, as in `_compare_constant`
+            code = (
+                f"(({var} == {constant!r}) if ({var} := {self._get(field)}).__class__ is int"
+                f" else ({var} is not None and _eq_any({var}, {constant!r})))"
+            )
+            return Code(code, cost)
+        return Code(f"_eq_any({self._get(field)}, {constant!r})", cost)
 
     def _is_boolean(self, node: ast.Expr) -> bool:
         if isinstance(node, _BOOLEAN_NODES):
@@ -200,7 +222,7 @@ class Generator:
             options = frozenset(values)
             strings = all(isinstance(v, str) for v in values)
             helper = "_in_str_any" if strings else "_in_any"
-        code = f"{helper}({self._get(node.value)}, {self._const(options)})"
+        code = _in_code(helper, self._get(node.value), self._const(options), self._temp())
         if None in options:
             code = f"({code} or _is_null({self._get(node.value)}))"
         return Code(code, self._field_cost(node.value, 1.5))
@@ -230,7 +252,12 @@ class Generator:
         cost = self._field_cost(field, 2.0 if matcher.pattern is None else 8.0)
         const = self._const(matcher)
         if inline is None:
-            return Code(f"_match_any({self._get(field)}, {const})", cost)
+            # A string is matched without the helper's frame; a missing field costs no call.
+            code = (
+                f"({const}.matches({var}) if ({var} := {self._get(field)}).__class__ is str"
+                f" else ({var}.__class__ is list and _match_any({var}, {const})))"
+            )
+            return Code(code, cost)
         code = (
             f"((({var} := {self._get(field)}).__class__ is str and {inline})"
             f" or ({var}.__class__ is list and _match_any({var}, {const})))"
@@ -336,6 +363,23 @@ class Generator:
             return f"_match_val({args[0]}, {self._const(matcher)}, frozenset())"
         call = f"{self._const(function.impl)}({', '.join(args)}"
         return call + (", ci=True)" if node.case_insensitive else ")")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_IN_FAST_CLASS = {"_in_str_any": "str", "_in_fold_any": "str", "_in_any": "int"}
+
+
+def _in_code(helper: str, get: str, options: str, var: str) -> str:
+    """`helper(value, options)`, with the element class the helper tests by hashing alone
+    (`runtime.py`) tested inline, and a missing field answered without a call."""
+    probe = f"{var}.casefold()" if helper == "_in_fold_any" else var
+    return (
+        f"(({probe} in {options}) if ({var} := {get}).__class__ is {_IN_FAST_CLASS[helper]}"
+        f" else ({var} is not None and {helper}({var}, {options})))"
+    )
 
 
 def _terms(node: ast.Expr) -> tuple[ast.Expr, ...]:
