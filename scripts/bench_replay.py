@@ -4,14 +4,16 @@
     .venv/bin/python scripts/bench_replay.py [--events 200000] [--seed 42] [--repeat 3]
         [--shapes cloud-funnel,dv,ecs] [--memory-sizes 100000,400000] [--dir DIR]
         [--order sorted|shuffled|reversed] [--sort-budget N]
-        [--rules seed|all] [--whole-process]
+        [--rules seed|all|all+sigma] [--whole-process]
 
 `--rules all` loads the 408 Elastic rules of `../shared/fixtures/detection-rules-s1/rules`
 instead of the bundled seed rule (the truth check then applies to the seed rule's alerts;
-the seed rule is one of the 408). `--whole-process` measures what a user waits for instead:
-a fresh `s1-connector replay` process (console script, output to a file, rule cache warm:
-one untimed run first) against a fresh `python -c` process running the `json.loads` loop,
-and prints events/s end to end and the ratio replay / json.loads (lower is better).
+the seed rule is one of the 408); `--rules all+sigma` adds SigmaHQ's Windows rules of
+`../shared/fixtures/sigmahq-windows/rules` (through the product's Sigma support).
+`--whole-process` measures what a user waits for instead: a fresh `s1-connector replay`
+process (console script, output to a file, rule cache warm: one untimed run first) against
+a fresh `python -c` process running the `json.loads` loop, and prints events/s end to end
+and the ratio replay / json.loads (lower is better).
 
 Per shape, writes a workload file with `../shared/bench/workload.py` (into `--dir`, or a
 temporary folder; an existing file of the same size and seed is reused), then measures,
@@ -64,6 +66,8 @@ from connector.runner.ordering import SORT_BUDGET  # noqa: E402
 
 WORKLOAD = REPO.parent / "shared" / "bench" / "workload.py"
 CORPUS = REPO.parent / "shared" / "fixtures" / "detection-rules-s1" / "rules"
+SIGMA = REPO.parent / "shared" / "fixtures" / "sigmahq-windows" / "rules"
+RULE_PATHS = {"seed": [], "all": [CORPUS], "all+sigma": [CORPUS, SIGMA]}
 SEED_RULE_ID = "89f9a4b0-9f8f-4ee0-8823-c4751a6d6696"
 _LOADS_LOOP = "import json, sys\nfor line in open(sys.argv[1], 'rb'):\n    json.loads(line)\n"
 SHAPES = ("cloud-funnel", "dv", "ecs")
@@ -254,7 +258,7 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, help="keep workload files here (default: temporary)")
     parser.add_argument("--order", choices=("sorted", "shuffled", "reversed"), default="sorted")
     parser.add_argument("--sort-budget", type=int, default=SORT_BUDGET)
-    parser.add_argument("--rules", choices=["seed", "all"], default="seed")
+    parser.add_argument("--rules", choices=sorted(RULE_PATHS), default="seed")
     parser.add_argument("--whole-process", action="store_true")
     args = parser.parse_args()
     shapes = [s for s in args.shapes.split(",") if s]
@@ -262,7 +266,8 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         folder = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         folder.mkdir(parents=True, exist_ok=True)
-        rules = {"builtin": False, "paths": [str(CORPUS)]} if args.rules == "all" else {}
+        paths = [str(path) for path in RULE_PATHS[args.rules]]
+        rules = {"builtin": False, "paths": paths} if paths else {}
         config = Config.model_validate({"rules": rules})
         files = {
             shape: reordered(workload_file(folder, shape, args.events, args.seed), args.order)
@@ -291,8 +296,9 @@ def main() -> int:
 
 
 def _config_text(rules: str) -> str:
-    if rules == "all":
-        return f'[rules]\nbuiltin = false\npaths = ["{CORPUS}"]\n'
+    if RULE_PATHS[rules]:
+        paths = ", ".join(f'"{path}"' for path in RULE_PATHS[rules])
+        return f"[rules]\nbuiltin = false\npaths = [{paths}]\n"
     return "[rules]\nbuiltin = true\n"
 
 
