@@ -83,7 +83,11 @@ def categories_of(condition: ast.Expr, category_field: str) -> frozenset[str] | 
 
 
 def _top_terms(condition: ast.Expr) -> tuple[ast.Expr, ...]:
-    return condition.terms if isinstance(condition, ast.And) else (condition,)
+    """The terms of the top-level `and`, nested ones included (`a and (b and c)`: each of
+    a, b and c is necessary)."""
+    if not isinstance(condition, ast.And):
+        return (condition,)
+    return tuple(term for part in condition.terms for term in _top_terms(part))
 
 
 def _anchor(term: ast.Expr, *, numbers: bool = False) -> Anchor | None:
@@ -92,6 +96,9 @@ def _anchor(term: ast.Expr, *, numbers: bool = False) -> Anchor | None:
     if isinstance(term, ast.In):
         return _make(term.value, term.options, fold=term.case_insensitive, numbers=numbers)
     if isinstance(term, ast.StringMatch) and term.operator in (":", "like"):
+        if numbers and _numbers(term.patterns):
+            # `port : 9389`: a number equals one of them; a string matches no pattern.
+            return _make(term.value, term.patterns, fold=False, numbers=True)
         literal = _strings(term.patterns)
         if literal is None or any("*" in v or "?" in v for v in literal):
             return None

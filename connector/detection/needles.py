@@ -12,15 +12,21 @@ stages with a needle in it are evaluated; the same needles make the raw-line pre
 | `f == "X"`, `f in ("X", "Y")`, `f in~ (...)`       | `x`, `y`                         |
 | `f : "*\\Temp\\*.exe"`, `like~`, `wildcard()` | longest literal run (`\\temp\\`) |
 | `startswith(f, "ab")`, `endswith~`, `stringcontains` | `ab`                           |
+| `f regex ".*(ipconfig\\s+/all).*"`                | longest required literal run (`ipconfig`) |
 | `a and b`                                          | the better of a's and b's (`_rank`) |
 | `a or b`                                           | both sets (every branch needs some) |
-| `not`, `!=`, `cidrmatch`, numbers, regex, field-to-field tests | none       |
+| `not`, `!=`, `cidrmatch`, numbers, field-to-field tests | none             |
 
 Why it is exact: `str.casefold` maps each character on its own, so a value that equals a
 literal, or contains a pattern's literal run (whatever the pattern's case rule), contains
 the folded literal once folded. Only string constants count (a string never equals a number
 in EQL). Texts shorter than `MIN_LENGTH` and fields shared by nearly every event are
 ignored: `host.os.type : "windows"` restricts nothing.
+
+A regex gives a needle only from characters every match must contain in that order
+(`_regex_run`: not inside an alternation, an optional group or a class); with `regex~` only
+ASCII characters other than `i` count, because Python's case-insensitive matching (which
+runs the regex) pairs `i` with the Turkish dotless `ı`, whose case-folded form holds no `i`.
 """
 
 from __future__ import annotations
@@ -35,7 +41,9 @@ from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
 __all__ = ["Needles", "needles_of"]
 
 MIN_LENGTH = 3
-"""Shorter texts (`-`, `.`, `c:`) are left out: nearly every event carries them."""
+"""Shorter ASCII texts (`-`, `.`, `c:`) are left out: nearly every event carries them. A
+shorter text with a character beyond ASCII (the right-to-left override, an emoji) is kept:
+such characters are rare in telemetry, and rules that look for them list many."""
 _WILDCARD_RUNS = re.compile(r"[*?]")
 _TEXT_FUNCTIONS = frozenset({"startswith", "endswith", "stringcontains"})
 
@@ -96,7 +104,7 @@ def _needles(node: ast.Expr, usable: FieldFilter) -> Needles | None:
     if subject is None or not usable(subject):
         return None
     texts = _texts(node)
-    if not texts or any(len(t) < MIN_LENGTH or "\x00" in t for t in texts):
+    if not texts or any((len(t) < MIN_LENGTH and t.isascii()) or "\x00" in t for t in texts):
         return None  # a short needle is in nearly every event: it would only cost time
     return Needles(frozenset({subject}), frozenset(texts))
 
@@ -137,7 +145,9 @@ def _texts(node: ast.Expr) -> list[str] | None:
     if isinstance(node, ast.In):
         return _exact(node.options)
     if isinstance(node, ast.StringMatch):
-        return None if node.operator == "regex" else _runs(node.patterns)
+        if node.operator == "regex":
+            return _regex_runs(node.patterns, node.case_insensitive)
+        return _runs(node.patterns)
     if isinstance(node, ast.FunctionCall):
         if node.name == "wildcard":
             return _runs(node.args[1:])
@@ -166,3 +176,158 @@ def _runs(patterns: tuple[ast.Expr, ...]) -> list[str] | None:
     if values is None:
         return None
     return [max(_WILDCARD_RUNS.split(v.casefold()), key=len) for v in values]
+
+
+def _regex_runs(patterns: tuple[ast.Expr, ...], fold: bool) -> list[str] | None:
+    """The longest required literal run of each Lucene regex (folded); None when one has none."""
+    values = _strings(patterns)
+    if values is None:
+        return None
+    runs: list[str] = []
+    for value in values:
+        found = _regex_run(value, fold)
+        if found is None:
+            return None
+        runs.append(found.casefold())
+    return runs
+
+
+_QUANTIFIER = re.compile(r"[*+?]|\{(\d*)(?:,\d*)?\}")
+_SAFE_FOLDED = frozenset("".join(map(chr, range(128))).replace("i", "").replace("I", ""))
+
+
+def _regex_run(pattern: str, fold: bool) -> str | None:
+    """The longest run of characters every full match of `pattern` holds in a row, or None
+    when it finds none it is sure of (it gives up on any construct it does not know)."""
+    scan = _RunScan(pattern, fold)
+    try:
+        return scan.longest()
+    except _Unsure:
+        return None
+
+
+class _Unsure(Exception):
+    """A construct `_RunScan` does not know: no run is claimed."""
+
+
+class _RunScan:
+    """One pass over a regex; per open group, the runs found so far and whether it has `|`.
+
+    A run ends at anything that is not one known character; a group's runs count only when
+    it has no alternation and is not optional (`(...)?`, `(...)*`, `(...){0,n}`)."""
+
+    def __init__(self, pattern: str, fold: bool) -> None:
+        self.pattern = pattern
+        self.fold = fold
+        self.groups: list[tuple[list[str], bool]] = [([], False)]
+        self.run: list[str] = []
+        self.i = 0
+
+    def longest(self) -> str | None:
+        while self.i < len(self.pattern):
+            char = self.pattern[self.i]
+            self.i += 1
+            self._step(char)
+        self._flush()
+        if len(self.groups) != 1 or self.groups[0][1]:
+            return None
+        runs = [r for r in self.groups[0][0] if len(r) >= MIN_LENGTH or not r.isascii()]
+        return max(runs, key=len) if runs else None
+
+    def _step(self, char: str) -> None:
+        if char == "\\" and self.i < len(self.pattern):
+            escaped = self.pattern[self.i]
+            self.i += 1
+            if escaped.isascii() and escaped.isalnum():
+                self._break()  # a class (`\s`), an anchor or a code: no one known character
+            else:
+                self._literal(escaped)
+        elif char == "[":
+            self._flush()
+            self.i = _class_end(self.pattern, self.i)
+            if self.i < 0:
+                raise _Unsure
+            self._break()
+        elif char == "(":
+            self._flush()
+            self.groups.append(([], False))
+        elif char == ")":
+            self._close()
+        elif char == "|":
+            self._flush()
+            self.groups[-1] = (self.groups[-1][0], True)
+        elif char == ".":
+            self._break()
+        elif char in "*+?{":
+            raise _Unsure  # a quantifier with nothing before it
+        else:
+            self._literal(char)
+
+    def _flush(self) -> None:
+        if self.run:
+            self.groups[-1][0].append("".join(self.run))
+            self.run.clear()
+
+    def _break(self) -> None:
+        """End the run at something that is not one known character (and its quantifier)."""
+        self._flush()
+        self.i = _past_quantifier(self.pattern, self.i)
+
+    def _close(self) -> None:
+        self._flush()
+        if len(self.groups) == 1:
+            raise _Unsure
+        inner, alternation = self.groups.pop()
+        quantifier = _QUANTIFIER.match(self.pattern, self.i)
+        optional = quantifier is not None and _optional(quantifier)
+        if quantifier is not None:
+            self.i = _skip_lazy(self.pattern, quantifier.end())
+        if not (alternation or optional):
+            self.groups[-1][0].extend(inner)
+
+    def _literal(self, char: str) -> None:
+        unsure = self.fold and char not in _SAFE_FOLDED  # see the module docstring
+        quantifier = _QUANTIFIER.match(self.pattern, self.i)
+        if quantifier is None:
+            if unsure:
+                self._flush()
+            else:
+                self.run.append(char)
+            return
+        # `x*` / `x?`: x may be absent; `x+`: present, but the run cannot go past it.
+        if not (_optional(quantifier) or unsure):
+            self.run.append(char)
+        self._flush()
+        self.i = _skip_lazy(self.pattern, quantifier.end())
+
+
+def _past_quantifier(pattern: str, i: int) -> int:
+    """Past a quantifier (and its lazy mark) at `i`, if there is one."""
+    quantifier = _QUANTIFIER.match(pattern, i)
+    return i if quantifier is None else _skip_lazy(pattern, quantifier.end())
+
+
+def _optional(quantifier: re.Match[str]) -> bool:
+    text = quantifier.group(0)
+    return text in ("*", "?") or (text.startswith("{") and quantifier.group(1) in ("", "0"))
+
+
+def _skip_lazy(pattern: str, i: int) -> int:
+    """Past a lazy (`*?`) or possessive (`*+`) mark after a quantifier."""
+    return i + 1 if pattern[i : i + 1] in ("?", "+") else i
+
+
+def _class_end(pattern: str, i: int) -> int:
+    """The index after the `]` closing the class opened before `i` (-1: never closed)."""
+    if pattern[i : i + 1] == "^":
+        i += 1
+    if pattern[i : i + 1] == "]":
+        i += 1  # a `]` first in a class is a member
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+            continue
+        if pattern[i] == "]":
+            return i + 1
+        i += 1
+    return -1

@@ -183,6 +183,8 @@ def test_categories_of(text: str, expected: set[str] | None) -> None:
         ('host.os.type == "linux" and x : "*a*"', ("host.os.type", {"linux"})),
         ('host.os.type == "linux" and process.pid == 4', ("process.pid", {4})),
         ('x in (1, "a")', None),
+        ('host.os.type : "windows" and (y == "a" and port : 9389)', ("y", {"a"})),
+        ('host.os.type : "windows" and (z : "*a*" and port : (9389, 88))', ("port", {9389, 88})),
         ("x == true", None),
         ("x != 4", None),
     ],
@@ -197,7 +199,7 @@ def test_index_anchor(text: str, expected: tuple[str, set[Any]] | None) -> None:
     [88, 88.0, [1, 88], "88", True, [True, "88"], None, {"a": 1}, [{"a": 1}], 89],
 )
 def test_number_anchors_match_like_the_condition(value: Any) -> None:
-    query = "sequence [network where destination.port == 88] [network where destination.port == 1]"
+    query = "sequence [network where destination.port == 88] [network where destination.port : 1]"
     compiled = [compile_rule(Rule("probe", "probe", query))]
     event = {"event.category": ["network"], "destination.port": value}
     indexed = Dispatch(compiled).candidates(event, ["network"])

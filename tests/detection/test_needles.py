@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.detection.eql import ast
 from connector.detection.eql.compiler import compile_condition
 from connector.detection.eql.parser import parse
+from connector.detection.eql.patterns import lucene_regex
 from connector.detection.literal_pass import LiteralPass
-from connector.detection.needles import needles_of
+from connector.detection.needles import _regex_run, needles_of
 
 
 def _condition(text: str) -> ast.Expr:
@@ -35,6 +38,8 @@ def _condition(text: str) -> ast.Expr:
         ('process.name != "cmd.exe"', None),
         ('host.os.type == "windows"', None),
         ('process.args : "-"', None),
+        ('file.name : "*\u202e*"', {"\u202e"}),
+        ('process.command_line : ("*\U0001f600*", "*ab*")', None),
         ('process.args regex~ "ab+c"', None),
         ('process.name in ("cmd.exe", null)', None),
         ("process.pid == 4", None),
@@ -84,3 +89,51 @@ def test_an_event_the_condition_matches_carries_a_needle(
     event = {"f": value, "other": "zzz"}
     if compile_condition(condition).fn(event):
         assert numbers & literals.found(event), (text, value)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "fold", "expected"),
+    [
+        (r".*(ipconfig\s+/all).*", False, "ipconfig"),
+        (r".*(ipconfig\s+/all).*", True, "pconf"),  # `i` may match a dotless ı (see module)
+        (r".*(\$PSHome\[\s*\d{1,3}\s*\]).*", False, "$PSHome["),
+        (r"abc?def", False, "def"),
+        (r"(xyz)?abcd", False, "abcd"),
+        (r"(abcd)+", False, "abcd"),
+        (r".*(a|bcdef).*", False, None),
+        (r"ab(cd|ef)gh", False, None),
+        (r"x(abcd)*", False, None),
+        (r"a{b", False, None),
+        (r"a.*b", False, None),
+    ],
+)
+def test_regex_run(pattern: str, fold: bool, expected: str | None) -> None:
+    assert _regex_run(pattern, fold) == expected
+
+
+_PIECES = st.sampled_from(
+    ["ab", "cd", "i", "I", "K", "s", "é", "\\.", "\\$", ".", ".*", "\\s+", "\\d", "(", ")",
+     "|", "?", "*", "+", "{0,2}", "{1,2}", "[a-c]", "[^x]", "xyz", "-f", "\\[", "\\W"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(pieces=st.lists(_PIECES, min_size=1, max_size=10), fold=st.booleans(), data=st.data())
+def test_every_match_of_a_regex_carries_its_run(
+    pieces: list[str], fold: bool, data: st.DataObject
+) -> None:
+    """Strings the regex fully matches (drawn from it) hold the run, case-folded."""
+    pattern = "".join(pieces)
+    try:
+        compiled = re.compile(lucene_regex(pattern), re.DOTALL | (re.IGNORECASE if fold else 0))
+    except (re.error, ValueError):
+        return
+    run = _regex_run(pattern, fold)
+    if run is None:
+        return
+    text = data.draw(st.from_regex(compiled, fullmatch=True))
+    assert run.casefold() in text.casefold(), (pattern, text)
+    for odd in ("ı", "İ", "\u212a", "ſ"):  # letters Python's ignore-case pairs with ASCII
+        swapped = text.replace("i", odd).replace("I", odd).replace("k", odd).replace("s", odd)
+        if compiled.fullmatch(swapped):
+            assert run.casefold() in swapped.casefold(), (pattern, swapped)
