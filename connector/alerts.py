@@ -100,13 +100,29 @@ def build_alert(match: Match, *, created: datetime, console_url: str = "") -> di
     reason = reason_line(match)
     flat["message"] = flat["event.reason"] = reason
     doc = nest(flat)
-    doc["threat"] = copy.deepcopy(list(match.rule.threat))
+    doc["threat"] = [_copy(entry) for entry in match.rule.threat]
     doc["tags"] = list(match.rule.tags)
     return doc
 
 
 def _with_prefixes(event: Event, prefixes: tuple[str, ...]) -> dict[str, Any]:
-    return {k: copy.deepcopy(v) for k, v in event.items() if k.startswith(prefixes)}
+    return {k: _copy(v) for k, v in event.items() if k.startswith(prefixes)}
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of a JSON value (the alert must not share lists with the event or the
+    rule): `copy.deepcopy` without its memo, for what events and rules hold."""
+    kind = value.__class__
+    if kind in _IMMUTABLE:
+        return value
+    if kind is list:
+        return [_copy(item) for item in value]
+    if kind is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    return copy.deepcopy(value)
 
 
 def _network_event(events: Iterable[Event]) -> Event | None:

@@ -7,6 +7,7 @@ Internally an event is flat (`{"process.name": "cmd.exe"}`); documents that leav
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import methodcaller
 from typing import Any
 
 __all__ = ["flatten", "nest"]
@@ -20,21 +21,30 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     so nothing is lost.
     """
     out: dict[str, Any] = {}
-    for key in sorted(flat, key=lambda k: k.count(".")):
+    # Shallow keys first, so a value is in place before a longer key meets it (see above).
+    for key in sorted(flat, key=_DEPTH):
         value = flat[key]
+        if "." not in key:
+            out[key] = value
+            continue
         parts = key.split(".")
         node = out
-        for index, part in enumerate(parts[:-1]):
+        last = len(parts) - 1
+        for index in range(last):
+            part = parts[index]
             child = node.get(part)
             if child is None:
                 child = node[part] = {}
-            elif not isinstance(child, dict):
+            elif child.__class__ is not dict and not isinstance(child, dict):
                 node[".".join(parts[index:])] = value
                 break
             node = child
         else:
-            node[parts[-1]] = value
+            node[parts[last]] = value
     return out
+
+
+_DEPTH = methodcaller("count", ".")
 
 
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -289,6 +289,10 @@ def join_keys(stage: Stage, event: Event) -> list[tuple[Any, ...]]:
     case null is a key value like any other."""
     if not stage.keys:
         return [()]
+    if len(stage.keys) == 1:  # the common case: one key, one text value
+        value = event.get(stage.keys[0].name)
+        if value.__class__ is str:
+            return [(value,)]
     choices: list[list[Any]] = []
     for key in stage.keys:
         value = event.get(key.name)
