@@ -27,6 +27,8 @@ __all__ = ["LiteralPass"]
 _NONE: frozenset[int] = frozenset()
 CACHE_LIMIT: Final = 65_536
 """Values whose answer is kept; the cache starts afresh when full (memory stays bounded)."""
+CACHE_CHARACTERS: Final = 4_000_000
+"""...and when the values kept hold this many characters in all (a few MiB at most)."""
 _CACHED_LENGTH: Final = 4_096
 """Longer values are scanned every time: they rarely repeat, and would make the cache big."""
 
@@ -40,6 +42,7 @@ class LiteralPass:
         self._automaton: Any = None
         self._fields: frozenset[str] = frozenset()
         self._cache: dict[str, frozenset[int]] = {}
+        self._cached_characters = 0
 
     def id_of(self, text: str, fields: Iterable[str]) -> int:
         """The number of the folded needle `text`, read from `fields` (added if new)."""
@@ -94,7 +97,9 @@ class LiteralPass:
             return _NONE
         numbers = frozenset(number for _, number in self._automaton.iter(value.casefold()))
         if len(value) <= _CACHED_LENGTH:
-            if len(self._cache) >= CACHE_LIMIT:
+            self._cached_characters += len(value)
+            if len(self._cache) >= CACHE_LIMIT or self._cached_characters > CACHE_CHARACTERS:
                 self._cache = {}
+                self._cached_characters = len(value)
             self._cache[value] = numbers or _NONE
         return numbers

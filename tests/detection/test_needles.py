@@ -12,7 +12,7 @@ from connector.detection.eql import ast
 from connector.detection.eql.compiler import compile_condition
 from connector.detection.eql.parser import parse
 from connector.detection.eql.patterns import lucene_regex
-from connector.detection.literal_pass import LiteralPass
+from connector.detection.literal_pass import CACHE_CHARACTERS, LiteralPass
 from connector.detection.needles import _regex_run, needles_of
 
 
@@ -137,3 +137,19 @@ def test_every_match_of_a_regex_carries_its_run(
         swapped = text.replace("i", odd).replace("I", odd).replace("k", odd).replace("s", odd)
         if compiled.fullmatch(swapped):
             assert run.casefold() in swapped.casefold(), (pattern, swapped)
+
+
+def test_the_literal_pass_cache_stays_bounded_and_exact() -> None:
+    """Answers are the same from the cache and from a scan; the cache never outgrows its
+    character budget (long values are many) nor its count."""
+    literals = LiteralPass()
+    number = literals.id_of("-enc", {"process.args"})
+    literals.freeze()
+    long = 4_000  # cached (≤ 4 KiB), ~1,100 of them pass the character budget
+    for index in range(CACHE_CHARACTERS // long + 100):
+        value = f"{index:08d}-ENC".ljust(long, "x") if index % 2 else f"{index:08d}".ljust(long)
+        assert literals.found({"process.args": [value]}) == ({number} if index % 2 else set())
+        assert sum(map(len, literals._cache)) <= CACHE_CHARACTERS
+    assert len(literals._cache) < CACHE_CHARACTERS // long
+    assert literals.found({"process.args": "x -Enc y"}) == {number}
+    assert literals.found({"process.args": "x -Enc y"}) == {number}  # now from the cache
