@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from connector.detection.engine import Candidate
 from connector.detection.eql import ast
 from connector.detection.model import Event
 from connector.detection.needles import FieldFilter
-from connector.detection.program import CompiledRule, Stage
+from connector.detection.program import CompiledRule, KeyField, Stage
 from connector.detection.stages import UNTIL, Hit, join_keys
 from connector.sources.base import Shape
 from connector.sources.literal_prefilter import (
@@ -165,8 +166,13 @@ class JoinValues:
         left with no hit goes. Call after every candidate was `add`ed."""
         joins = self._joins
         roots = self.roots
-        for key, event, hits in candidates:
-            kept = [hit for hit in hits if _needed(hit, event, joins, roots)]
+        for candidate in candidates:
+            key, event, hits = candidate
+            if all(hit[0] not in joins for hit in hits):
+                yield candidate
+                continue
+            memo: dict[tuple[KeyField, ...], list[tuple[Any, ...]]] = {}
+            kept = [hit for hit in hits if _needed(hit, event, joins, roots, memo)]
             if len(kept) != len(hits):
                 self.dropped += len(hits) - len(kept)
                 if not kept:
@@ -190,12 +196,16 @@ def _needed(
     event: Event,
     joins: dict[int, JoinSpec],
     roots: dict[int, set[tuple[object, ...]]],
+    memo: dict[tuple[KeyField, ...], list[tuple[Any, ...]]],
 ) -> bool:
     spec = joins.get(hit[0])
     if spec is None or hit[1] == spec.root:
         return True
-    found = roots[hit[0]]
-    return any(key in found for key in join_keys(spec.roles[hit[1]], event))
+    stage = spec.roles[hit[1]]
+    keys = memo.get(stage.keys)
+    if keys is None:  # rules joined on the same fields share the event's keys
+        keys = memo[stage.keys] = join_keys(stage, event)
+    return not roots[hit[0]].isdisjoint(keys)
 
 
 def _key_needle(key: tuple[object, ...]) -> bytes | None:
