@@ -220,10 +220,13 @@ class PrefilteredLines:
 
     def _order(self, lowered: list[bytes]) -> None:
         sample = lowered[: self._SAMPLE_LINES]
-        self._ordered = self.prefilter.ordered_by(sample)
         if self.exclude is None and len(sample) >= _DENSE_SAMPLE:
-            passing = len(self._ordered.select_lowered(sample))
+            passing = len(self.prefilter.select_lowered(sample))
             self.dense = passing > DENSE * len(sample)
+            if self.dense:  # every line is read: no order or scanner to prepare
+                self._ordered = self.prefilter
+                return
+        self._ordered = self.prefilter.ordered_by(sample)
         try:
             self._scanner = BlockScanner(self._ordered)
         except ValueError:  # no needle to scan for: line by line

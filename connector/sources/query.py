@@ -10,7 +10,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from connector.sources.needle_index import NeedleIndex
 
 __all__ = ["EDR_FILTER", "HIDING_ESCAPE", "Prefilter", "Pushdown"]
 
@@ -73,6 +76,9 @@ class Prefilter:
         needles = self._flat_needles()
         if needles is not None and len(needles) > _AUTOMATON_FROM:
             return _automaton_test(needles)
+        index = self._index
+        if index is not None:  # many needles in groups: one automaton walk per line
+            return {"passes": index.passes, "select": index.select}
         # One boolean expression (`b'cmd.exe' in low and ...`), inlined into a list
         # comprehension for whole blocks: per line, a loop over the tuples or even a
         # function call would cost more than the `in` tests themselves.
@@ -96,10 +102,27 @@ class Prefilter:
     def passes_everything(self) -> bool:
         return any(not alt for alt in self.alternatives)
 
+    @cached_property
+    def _index(self) -> NeedleIndex | None:
+        """The automaton test, for a prefilter of more than `_AUTOMATON_FROM` needles."""
+        if self.passes_everything or not self.alternatives:
+            return None
+        count = len({n for alt in self.alternatives for group in alt for n in group})
+        if count <= _AUTOMATON_FROM:
+            return None
+        from connector.sources.needle_index import NeedleIndex  # noqa: PLC0415
+
+        return NeedleIndex(self.alternatives)
+
     def ordered_by(self, sample: Sequence[bytes]) -> Prefilter:
         """The same test with each alternative's groups in rising order of how many
         `sample` lines (lower-cased) they accept, so a line that fails, fails on the first
         `in` test. The answer for any line is unchanged; only the order of work is."""
+        index = self._index
+        if index is not None:  # one automaton walk per sample line, not one `in` per needle
+            known = index.group_rates(sample)
+            ordered = tuple(tuple(sorted(alt, key=known.__getitem__)) for alt in self.alternatives)
+            return Prefilter(ordered, self.description)
 
         rates: dict[Group, int] = {}  # many alternatives share groups (`windows`, `start`)
 

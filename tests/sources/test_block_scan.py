@@ -4,6 +4,7 @@ lines `Prefilter` passes, and never a line that holds a needle's text."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import orjson
 import pytest
@@ -15,7 +16,7 @@ from connector.detection.eql.parser import parse
 from connector.sources.block_scan import BlockScanner
 from connector.sources.literal_prefilter import field_filter, raw_run, stage_alternative
 from connector.sources.ndjson import PrefilteredLines, iter_blocks
-from connector.sources.query import Prefilter
+from connector.sources.query import Prefilter, _expression
 
 # Values full of what JSON escapes: backslashes (Windows paths), quotes, slashes, controls.
 values = st.lists(
@@ -123,3 +124,42 @@ def test_field_names_are_needles_only_for_ecs_lines() -> None:
     test = stage_alternative(condition, field_filter("ecs"), keys=True)
     assert test is not None and set(test) == {(b"question",), (b"destination",)}
     assert stage_alternative(condition, field_filter("cloud-funnel")) is None
+
+
+many_needles = st.sampled_from(
+    [b"cmd.exe", b"temp", b"\\\\temp\\\\", b"a/b", b'x\\"y', b"zz", b"abc", b"xyz"]
+    + [b"n%02d" % i for i in range(30)]
+)
+big_prefilters = st.lists(
+    st.lists(st.lists(many_needles, min_size=1, max_size=4).map(tuple), min_size=1, max_size=3).map(
+        tuple
+    ),
+    min_size=1,
+    max_size=12,
+).map(tuple)
+lines_with_needles = st.lists(
+    st.lists(many_needles | st.sampled_from([b"q", b" ", b"{", b"}"]), max_size=8).map(b"".join),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(big_prefilters, lines_with_needles)
+def test_a_large_prefilter_answers_like_its_expression(
+    alternatives: tuple[tuple[tuple[bytes, ...], ...], ...], lines: list[bytes]
+) -> None:
+    """Past `_AUTOMATON_FROM` needles a prefilter tests lines with one automaton walk
+    (`needle_index.py`) and orders its groups from the same walk: the same answers as the
+    plain expression of `in` tests."""
+    prefilter = Prefilter(alternatives)
+    plain: dict[str, Any] = {}
+    exec(f"def passes(low):\n    return {_expression(alternatives)}\n", plain)
+    expected = [i for i, low in enumerate(lines) if plain["passes"](low)]
+    assert prefilter.select_lowered(lines) == expected
+    assert [i for i, low in enumerate(lines) if prefilter.passes_lowered(low)] == expected
+    ordered = prefilter.ordered_by(lines)
+    assert ordered.select_lowered(lines) == expected
+    for alternative, reordered in zip(alternatives, ordered.alternatives, strict=True):
+        assert sorted(alternative) == sorted(reordered)
+        rates = [sum(1 for low in lines if any(n in low for n in g)) for g in reordered]
+        assert rates == sorted(rates)
