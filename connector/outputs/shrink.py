@@ -12,20 +12,25 @@ needs to act than the one after it:
 |                               | `*.args` removed (a Sigma rule's author, licence and source |
 |                               | link stay in every step: DRL 1.1 attribution)               |
 | `Step("essential")`           | only `ESSENTIAL` fields, ids, times, IPs, ports and SHA-256 |
-| `Step("essential", n)`        | n = 4096 … 32: every unprotected string longer than n is    |
-|                               | cut **from the middle** (`head…tail`): both ends are kept,  |
-|                               | since the URL at the end of a command line is the IOC       |
+| `Step("essential", n)`        | n = 4096 … 32: every unprotected string whose rendered size |
+|                               | (`rendered_size`) is over n bytes is cut **from the middle**|
+|                               | (`head…tail`): both ends are kept, since the URL at the end |
+|                               | of a command line is the IOC                                |
 | `Step(…, events="count")`     | `sequence.events` replaced by `sequence.event_count`        |
 | `Step("minimal", …)`          | only `MINIMAL` fields, ids, times, IPs, ports and SHA-256   |
 | `Step(…, names=64)`, then 32  | last resort: host/user/rule names cut from the middle too,  |
-|                               | other strings to 16 characters                              |
+|                               | other strings to 16 bytes                                   |
 
 **Never cut** (`is_protected`): the alert id (`event.id`), `rule.id`, timestamps, hashes
 (`*.hash.*`), IP addresses and ports (`*.ip`, `*.port`). `rule.name`, `host.*` and `user.*`
 are cut only by the very last step, which no realistic alert reaches. If even that does not
 fit, the caller sends nothing and says so (syslog rejects the alert with its size).
 
-Strings are cut before any escaping, so an escape sequence is never split.
+Strings are cut before any escaping, so an escape sequence is never split. The limits are
+**bytes as rendered**, not characters: a control character becomes the six bytes `\\u001f` in
+JSON and a character outside the BMP four UTF-8 bytes, so a limit in characters does not bound
+the message (an alert whose names were full of them overflowed UDP's 1024 bytes even after the
+last step). `rendered_size` is an upper bound over every payload (JSON, CEF, LEEF, SD values).
 
 `compact(alert)` is the syslog JSON payload's default document: the key fields and the
 matched events' ids, about a quarter of the full alert, so a typical alert fits rsyslog's
@@ -36,7 +41,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -51,11 +56,13 @@ __all__ = [
     "Step",
     "compact",
     "cut_middle",
+    "cut_rendered",
     "degrade",
     "essential",
     "is_protected",
     "json_bytes",
     "reduce_events",
+    "rendered_size",
     "shorten_strings",
     "utf8",
 ]
@@ -172,7 +179,7 @@ class Step:
     """One degradation of the alert (see the module table)."""
 
     fields: Literal["all", "essential", "minimal"] = "all"
-    max_chars: int | None = None
+    max_bytes: int | None = None
     events: Literal["stubs", "count"] = "stubs"
     names: int | None = None
 
@@ -199,6 +206,56 @@ def json_bytes(doc: Any) -> bytes:
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+# Characters some payload escapes into two bytes (JSON, CEF, RFC 5424 SD values).
+_ESCAPED_TWICE = frozenset('\\"=|]')
+
+
+def _char_size(char: str) -> int:
+    """The most bytes `char` takes in any payload (see `rendered_size`)."""
+    code = ord(char)
+    if code < 0x20:
+        return 6  # JSON `\u001f`; CEF/LEEF/SD turn it into one space or `\n`
+    if code < 0x80:
+        return 2 if char in _ESCAPED_TWICE else 1
+    if code < 0x800:
+        return 2
+    return 3 if code < 0x10000 else 4
+
+
+def rendered_size(text: str) -> int:
+    """An upper bound on the bytes `text` takes once rendered by any payload: its UTF-8 size,
+    with six bytes per control character (JSON `\\u00XX`) and two per `\\ " = | ]`."""
+    return sum(map(_char_size, text))
+
+
+def _fit(chars: Iterable[str], budget: int) -> int:
+    """How many of `chars`, taken in order, fit `budget` rendered bytes."""
+    count = 0
+    for char in chars:
+        budget -= _char_size(char)
+        if budget < 0:
+            break
+        count += 1
+    return count
+
+
+def cut_rendered(text: str, max_bytes: int | None) -> str:
+    """At most `max_bytes` rendered bytes (`rendered_size`), keeping both ends around
+    `MARKER`; None = no limit.
+
+    The tail gets the larger half. With `max_bytes` ≥ 16 (every shrink step), both ends keep
+    at least one character, since no character takes more than 6 bytes.
+    """
+    # Every character takes at least one byte, so a text longer than the limit needs a cut.
+    if max_bytes is None or (len(text) <= max_bytes and rendered_size(text) <= max_bytes):
+        return text
+    budget = max(max_bytes - rendered_size(MARKER), 2)
+    head = text[: _fit(text, budget // 2)]
+    rest = text[len(head) :]
+    tail_len = _fit(reversed(rest), budget - rendered_size(head))
+    return head + MARKER + rest[len(rest) - tail_len :]
 
 
 def cut_middle(text: str, max_chars: int | None) -> str:
@@ -299,9 +356,10 @@ def compact(alert: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def shorten_strings(
-    value: Any, max_chars: int | None, *, names: int | None = None, key: str = ""
+    value: Any, max_bytes: int | None, *, names: int | None = None, key: str = ""
 ) -> Any:
-    """A copy with every unprotected string value cut from the middle to `max_chars`.
+    """A copy with every unprotected string value cut from the middle to `max_bytes` rendered
+    bytes (`cut_rendered`).
 
     Protected keys (`is_protected`) are never cut; names (host, user, rule name) only when
     `names` is set. Keys are never changed.
@@ -309,15 +367,15 @@ def shorten_strings(
     if isinstance(value, str):
         if is_protected(key):
             return value
-        limit = names if key in _NAMES else max_chars
-        return cut_middle(value, limit)
+        limit = names if key in _NAMES else max_bytes
+        return cut_rendered(value, limit)
     if isinstance(value, Mapping):
         return {
-            k: shorten_strings(v, max_chars, names=names, key=f"{key}.{k}" if key else str(k))
+            k: shorten_strings(v, max_bytes, names=names, key=f"{key}.{k}" if key else str(k))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [shorten_strings(v, max_chars, names=names, key=key) for v in value]
+        return [shorten_strings(v, max_bytes, names=names, key=key) for v in value]
     return value
 
 
@@ -332,6 +390,6 @@ def degrade(alert: Mapping[str, Any], step: Step | None) -> Mapping[str, Any]:
         doc = _without_detail(alert)
     if step.events == "count":
         doc = _count_events(doc)
-    if step.max_chars is None and step.names is None:
+    if step.max_bytes is None and step.names is None:
         return doc
-    return dict(shorten_strings(doc, step.max_chars, names=step.names))
+    return dict(shorten_strings(doc, step.max_bytes, names=step.names))

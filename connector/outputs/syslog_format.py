@@ -37,7 +37,16 @@ from typing import Any, Literal
 
 from connector.logsetup import once
 from connector.outputs.formats import render_cef, render_leef, severity_of
-from connector.outputs.shrink import STEPS, Step, compact, cut_middle, degrade, json_bytes, utf8
+from connector.outputs.shrink import (
+    STEPS,
+    Step,
+    compact,
+    cut_middle,
+    cut_rendered,
+    degrade,
+    json_bytes,
+    utf8,
+)
 from connector.timeutil import format_utc, to_datetime
 
 __all__ = [
@@ -176,10 +185,11 @@ class SyslogFormatter:
         params = _sd_params(alert)
         if orig is not None:
             params += [("truncated", "1"), ("origLen", str(orig))]
-        # A shrunk message caps SD host names too (the ids are never cut).
-        cap = _SD_VALUE_CHARS if step is None else (step.names or 64)
+        # A shrunk message caps SD host names too, in rendered bytes like the payload's
+        # strings (the ids are never cut).
+        cap = None if step is None else (step.names or 64)
         body = "".join(
-            f' {name}="{sd_value(value, _SD_VALUE_CHARS if name in _SD_IDS else cap)}"'
+            f' {name}="{sd_value(value if name in _SD_IDS else cut_rendered(value, cap))}"'
             for name, value in params
             if value
         )

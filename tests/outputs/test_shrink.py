@@ -22,14 +22,31 @@ from hypothesis import strategies as st
 
 from connector.config import SyslogOutputConfig
 from connector.ecsutil import flatten, nest
-from connector.outputs.shrink import MARKER, STEPS, compact, cut_middle, degrade
+from connector.outputs.formats import (
+    cef_escape_header,
+    cef_escape_value,
+    leef_clean_header,
+    leef_clean_value,
+)
+from connector.outputs.shrink import (
+    MARKER,
+    STEPS,
+    compact,
+    cut_middle,
+    cut_rendered,
+    degrade,
+    rendered_size,
+)
 from connector.outputs.syslog import SyslogOutput
+from connector.outputs.syslog_format import sd_value
 from connector.outputs.templates import TEMPLATE_CAPS, render_body
 from tests.outputs.parsers import parse_5424, parse_cef, parse_leef
 
 HOST = "conn01.example.net"
-# Every limit a string may be cut to: the shrink steps, SD values (256), CEF Name (512).
+# Every limit a string may be cut to: the shrink steps (rendered bytes), SD values (256
+# characters), CEF Name (512 characters).
 _LIMITS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+_CUTS = (cut_middle, cut_rendered)
 
 _hostile_chars = st.characters(codec="utf-8", exclude_categories=["Cs"])
 _hostile_base = st.text(_hostile_chars, max_size=60) | st.sampled_from(
@@ -125,7 +142,9 @@ def _same_or_cut(value: str, original: str, norm: Callable[[str], str]) -> bool:
     """`value` is the original (normalised as the format does) or a middle cut of it."""
     if value == norm(original):
         return True
-    return any(MARKER in value and value == norm(cut_middle(original, n)) for n in _LIMITS)
+    return any(
+        MARKER in value and value == norm(cut(original, n)) for n in _LIMITS for cut in _CUTS
+    )
 
 
 def _check_json(doc: dict[str, Any], alert: dict[str, Any]) -> None:
@@ -274,3 +293,97 @@ def test_a_sigma_rules_attribution_survives_every_step(alert: dict[str, Any]) ->
     assert {k: doc["rule"][k] for k in attribution} == attribution
     plain = dict(alert, rule={k: v for k, v in alert["rule"].items() if k != "author"})
     assert "reference" not in degrade(plain, STEPS[0])["rule"]
+
+
+# --- limits are rendered bytes, not characters ------------------------------------------------
+
+# The alert a random seed found (rfc3164 + JSON over UDP came out at 1025 of 1024 bytes after
+# the last step): names full of control characters (six bytes each as JSON `\u001f`) and
+# characters outside the BMP (four UTF-8 bytes), while the steps cut by characters.
+_SEED_ALERT: dict[str, Any] = {
+    "@timestamp": "2026-11-20T10:15:06.070Z",
+    "message": "",
+    "tags": [],
+    "event": {
+        "kind": "alert",
+        "id": "0" * 64,
+        "created": "2026-11-20T10:15:02.125Z",
+        "start": "2026-11-20T10:15:01.870Z",
+        "end": "2026-11-20T10:15:06.070Z",
+        "risk_score": 73,
+    },
+    "rule": {
+        "id": "e3e70682-c209-4cac-629f-6fbed82c07cd",
+        "name": "00000\x1f\x1f\x1f\x07\U00010000",
+        "severity": "low",
+        "description": "",
+        "reference": "",
+    },
+    "host": {
+        "name": '0000000000000000000"' + "\x1f" * 6 + "\u0800" * 2 + "\U00010000" * 3,
+        "id": "0" * 32,
+    },
+    "user": {"name": "00000\x1f\x1f", "domain": "0" * 31},
+    "process": {
+        "pid": 0,
+        "name": "0000\x1f\x070000\x1f\x07",
+        "executable": "",
+        "command_line": "000000000\x1f\x1f\x07\x07\u0800\U00010000\U00010000",
+        "args": [],
+        "hash": {"sha256": "0" * 64, "sha1": "0" * 40, "md5": "0" * 32},
+        "parent": {"executable": "", "hash": {"sha256": "0" * 64}},
+    },
+    "source": {"ip": "0.0.0.0", "port": 0},
+    "destination": {"ip": "10.10.100.100", "port": 0, "domain": "00"},
+    "sentinel_one": {"storyline": {"id": "0" * 16}},
+    "sequence": {"join_key": ["0" * 16], "events": []},
+}
+
+
+@pytest.mark.parametrize(("fmt", "payload", "transport"), _COMBOS)
+def test_the_seed_alert_with_escaped_names_fits_every_default(
+    fmt: str, payload: str, transport: str
+) -> None:
+    test_every_syslog_default_keeps_ids_hashes_ips_and_both_ends.hypothesis.inner_test(
+        alert=json.loads(json.dumps(_SEED_ALERT)), fmt=fmt, payload=payload, transport=transport
+    )
+
+
+def _renders(text: str) -> dict[str, bytes]:
+    """`text` as each payload renders a string value (without quotes or keys)."""
+    return {
+        "json": json.dumps(text, ensure_ascii=False).encode("utf-8")[1:-1],
+        "cef header": cef_escape_header(text).encode("utf-8"),
+        "cef value": cef_escape_value(text).encode("utf-8"),
+        "leef header": leef_clean_header(text).encode("utf-8"),
+        "leef value": leef_clean_value(text).encode("utf-8"),
+        "sd value": sd_value(text, cap=len(text) + 1).encode("utf-8"),
+    }
+
+
+_any_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=300)
+
+
+@given(text=_any_text)
+def test_rendered_size_bounds_every_payloads_bytes(text: str) -> None:
+    for name, rendered in _renders(text).items():
+        assert len(rendered) <= rendered_size(text), name
+
+
+@given(text=_any_text, limit=st.integers(16, 400))
+def test_cut_rendered_fits_its_byte_limit_in_every_payload_and_keeps_both_ends(
+    text: str, limit: int
+) -> None:
+    out = cut_rendered(text, limit)
+    for name, rendered in _renders(out).items():
+        assert len(rendered) <= limit, name
+    if rendered_size(text) <= limit:
+        assert out == text
+    else:
+        # Both ends are kept: some MARKER in `out` splits it into a prefix and a suffix.
+        splits = [i for i in range(len(out)) if out[i] == MARKER]
+        assert any(
+            0 < i < len(out) - 1 and text.startswith(out[:i]) and text.endswith(out[i + 1 :])
+            for i in splits
+        )
+        assert len(out) <= len(text)
