@@ -145,13 +145,20 @@ def test_simulate_serves_until_interrupted(tmp_path: Path) -> None:
         assert "stepsTotal" in launched.json() and "totalSteps" not in launched.json()
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
+        try:
+            _, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never leave a simulator behind when the test fails
+            proc.communicate()
+            raise
     assert proc.returncode == 0
     assert "sim-token-123" not in err
 
 
 def _wait_for(url: str, headers: dict[str, str]) -> requests.Response:
-    for _ in range(100):
+    # A loaded machine can take seconds to start the simulator: a deadline, not a count.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         try:
             return requests.get(url, headers=headers, timeout=5)
         except requests.ConnectionError:
