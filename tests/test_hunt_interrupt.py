@@ -27,9 +27,14 @@ def test_sigint_cancels_the_dv_query_and_exits_130(tmp_path: Path) -> None:
             env={**os.environ, "S1_API_TOKEN": TOKEN},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        _wait_until(lambda: console.stats["calls"].get("dv/query-status", 0) >= 1)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        try:
+            _wait_until(lambda: console.stats["calls"].get("dv/query-status", 0) >= 1, 60.0)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:  # the test failed: leave no hunt behind
+                proc.kill()
+                proc.communicate()
         calls = console.stats["calls"]
     assert proc.returncode == 130, err
     assert calls.get("dv/cancel-query") == 1
