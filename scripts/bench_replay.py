@@ -12,8 +12,8 @@ the seed rule is one of the 408); `--rules all+sigma` adds SigmaHQ's Windows rul
 `../shared/fixtures/sigmahq-windows/rules` (through the product's Sigma support).
 `--whole-process` measures what a user waits for instead: a fresh `s1-connector replay`
 process (console script, output to a file, rule cache and bytecode warm: one untimed run
-first) against
-a fresh `python -c` process running the `json.loads` loop, and prints events/s end to end
+first) against a fresh `python -c` process running the `json.loads` loop, and prints events/s
+end to end
 and the ratio replay / json.loads (lower is better).
 
 Per shape, writes a workload file with `../shared/bench/workload.py` (into `--dir`, or a
