@@ -34,7 +34,7 @@ from typing import Any
 from connector.detection.eql import ast
 from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
 
-__all__ = ["Anchor", "anchor_of", "categories_of", "index_anchor"]
+__all__ = ["Anchor", "anchor_of", "categories_of", "index_anchor", "string_constants"]
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def _anchor(term: ast.Expr, *, numbers: bool = False) -> Anchor | None:
         if numbers and _numbers(term.patterns):
             # `port : 9389`: a number equals one of them; a string matches no pattern.
             return _make(term.value, term.patterns, fold=False, numbers=True)
-        literal = _strings(term.patterns)
+        literal = string_constants(term.patterns)
         if literal is None or any("*" in v or "?" in v for v in literal):
             return None
         return _make(term.value, term.patterns, fold=term.case_insensitive)
@@ -115,14 +115,15 @@ def _make(
         found = _numbers(options)
         if found:
             return Anchor(subject.name, False, frozenset(found))
-    values = _strings(options)
+    values = string_constants(options)
     if not values:
         return None
     folded = frozenset(v.casefold() for v in values) if fold else frozenset(values)
     return Anchor(subject.name, fold, folded)
 
 
-def _strings(options: tuple[ast.Expr, ...]) -> list[str] | None:
+def string_constants(options: tuple[ast.Expr, ...]) -> list[str] | None:
+    """The values when all are string constants; else None."""
     values: list[str] = []
     for option in options:
         if not (isinstance(option, ast.Literal) and isinstance(option.value, str)):

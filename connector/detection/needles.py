@@ -35,6 +35,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from connector.detection.anchors import string_constants
 from connector.detection.eql import ast
 from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
 
@@ -156,23 +157,14 @@ def _texts(node: ast.Expr) -> list[str] | None:
     return None
 
 
-def _strings(options: tuple[ast.Expr, ...]) -> list[str] | None:
-    values: list[str] = []
-    for option in options:
-        if not (isinstance(option, ast.Literal) and isinstance(option.value, str)):
-            return None
-        values.append(option.value)
-    return values
-
-
 def _exact(options: tuple[ast.Expr, ...]) -> list[str] | None:
-    values = _strings(options)
+    values = string_constants(options)
     return None if values is None else [v.casefold() for v in values]
 
 
 def _runs(patterns: tuple[ast.Expr, ...]) -> list[str] | None:
     """The longest literal run of each wildcard pattern (folded first)."""
-    values = _strings(patterns)
+    values = string_constants(patterns)
     if values is None:
         return None
     return [max(_WILDCARD_RUNS.split(v.casefold()), key=len) for v in values]
@@ -180,7 +172,7 @@ def _runs(patterns: tuple[ast.Expr, ...]) -> list[str] | None:
 
 def _regex_runs(patterns: tuple[ast.Expr, ...], fold: bool) -> list[str] | None:
     """The longest required literal run of each Lucene regex (folded); None when one has none."""
-    values = _strings(patterns)
+    values = string_constants(patterns)
     if values is None:
         return None
     runs: list[str] = []

@@ -22,10 +22,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from itertools import accumulate, repeat
 from operator import add
-from typing import Any
 
-import ahocorasick
-
+from connector.sources.needle_index import byte_automaton
 from connector.sources.query import HIDING_ESCAPE, Prefilter
 
 __all__ = ["BlockScanner"]
@@ -59,13 +57,6 @@ class BlockScanner:
     def _found(self, lowered: bytes) -> Iterator[int]:
         """Where a key needle ends in `lowered`, in order: `bytes.find` per needle (a fast
         C search) beats an automaton walk over the block while there are only a few."""
-        if len(self._keys) == 1:
-            (key,) = self._keys
-            at = lowered.find(key)
-            while at >= 0:
-                yield at + len(key) - 1
-                at = lowered.find(key, at + 1)
-            return
         ends: list[int] = []
         for key in self._keys:
             at = lowered.find(key)
@@ -73,18 +64,13 @@ class BlockScanner:
                 ends.append(at + len(key) - 1)
                 at = lowered.find(key, at + 1)
         ends.sort()
-        yield from ends
+        return iter(ends)
 
     @staticmethod
     def _automaton(keys: tuple[bytes, ...]) -> Callable[[bytes], Iterator[int]]:
-        automaton: Any = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        for number, needle in enumerate(keys):
-            automaton.add_word(needle.decode("latin-1"), number)
-        automaton.make_automaton()
-        walk = automaton.iter
+        walk = byte_automaton(keys).iter
 
         def hits(lowered: bytes) -> Iterator[int]:
-            # Latin-1: one byte, one character, so offsets are byte offsets.
             for end, _ in walk(lowered.decode("latin-1")):
                 yield end
 

@@ -33,7 +33,13 @@ from connector.errors import BadInputError
 from connector.mapping import Skip, detect_shape, rows_from_table
 from connector.sources.admit import outside
 from connector.sources.base import RawRecord, Shape, SourceStats
-from connector.sources.ndjson import PrefilteredLines, block_lines, decode_stream, iter_blocks
+from connector.sources.ndjson import (
+    PrefilteredLines,
+    block_lines,
+    decode_stream,
+    iter_blocks,
+    nonblank_lines,
+)
 from connector.sources.query import Prefilter
 from connector.timeutil import Window
 
@@ -210,13 +216,7 @@ class FileSource:
     def _lines(self, blocks: Iterable[bytes], first: int) -> Iterator[tuple[int, bytes]]:
         """The non-blank lines worth parsing, numbered from `first`."""
         if self.exclude is None and (self.prefilter is None or self.prefilter.passes_everything):
-            number = first
-            for block in blocks:
-                lines = block_lines(block)
-                for index, line in enumerate(lines):
-                    if line.strip():
-                        yield number + index, line.removesuffix(b"\r")
-                number += len(lines)
+            yield from nonblank_lines(blocks, first)
             return
         selected = PrefilteredLines(self.prefilter or Prefilter.everything(), self.exclude)
         try:

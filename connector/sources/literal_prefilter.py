@@ -260,7 +260,7 @@ def _raw_needles(texts: frozenset[str]) -> tuple[bytes, ...] | None:
     for text in sorted(texts):
         if not text.isascii():
             continue  # a line holding it always passes
-        run = max(_UNESCAPED.split(text), key=len)
+        run = _longest_run(text)
         if len(run) < MIN_LENGTH:
             return None
         raw.append(as_json(run))
@@ -291,4 +291,9 @@ def as_json(text: str) -> bytes:
 def raw_run(text: str) -> bytes:
     """The longest part of ASCII `text` that a JSON line holding `text` holds, as JSON
     writes it (lower-cased)."""
-    return as_json(max(_UNESCAPED.split(text.lower()), key=len))
+    return as_json(_longest_run(text.lower()))
+
+
+def _longest_run(text: str) -> str:
+    """The longest part of `text` without a character JSON writes only as `\\u00XX`."""
+    return max(_UNESCAPED.split(text), key=len)

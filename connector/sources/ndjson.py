@@ -30,6 +30,7 @@ __all__ = [
     "gunzip_members",
     "iter_blocks",
     "iter_lines",
+    "nonblank_lines",
 ]
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
@@ -145,6 +146,18 @@ def block_lines(block: bytes) -> list[bytes]:
     return lines
 
 
+def nonblank_lines(blocks: Iterable[bytes], first: int) -> Iterator[tuple[int, bytes]]:
+    """(line number, line without `\\r\\n`) of the non-blank lines of `blocks`, the first
+    line of the first block being number `first`."""
+    number = first
+    for block in blocks:
+        lines = block_lines(block)
+        for index, line in enumerate(lines):
+            if line.strip():
+                yield number + index, line.removesuffix(b"\r")
+        number += len(lines)
+
+
 def iter_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
     """Yield (line number from 1, line without its `\\n`/`\\r\\n`), the last line too."""
     number = 0
@@ -191,16 +204,13 @@ class PrefilteredLines:
         """Yield (line number, line without `\\r\\n`) of the passing lines; the first
         line of the first block is number `first`."""
         number = first
+        blocks = iter(blocks)
         for block in blocks:
             if self._ordered is None:
                 self._order(block_lines(block.lower()))
-            if self.dense:
-                lines = block_lines(block)
-                for index, line in enumerate(lines):
-                    if line.strip():
-                        yield number + index, line.removesuffix(b"\r")
-                number += len(lines)
-                continue
+            if self.dense:  # decided on the first block: the rest are read whole too
+                yield from nonblank_lines(itertools.chain((block,), blocks), number)
+                return
             scanned = self._scanner.select(block) if self._scanner is not None else None
             if scanned is not None:  # a plain block: scanned whole (block_scan.py)
                 found, count = scanned

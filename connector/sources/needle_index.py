@@ -16,10 +16,22 @@ from typing import Any
 
 import ahocorasick
 
-__all__ = ["NeedleIndex"]
+__all__ = ["NeedleIndex", "byte_automaton"]
 
 Group = tuple[bytes, ...]
 Alternative = tuple[Group, ...]
+
+
+def byte_automaton(needles: Sequence[bytes]) -> Any:
+    """An Aho-Corasick automaton over byte needles, each stored as its position in
+    `needles`. Texts are walked decoded as Latin-1 (one byte, one character), so offsets are
+    byte offsets and needles match exactly where they would in the bytes."""
+    automaton: Any = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+    for number, needle in enumerate(needles):
+        automaton.add_word(needle.decode("latin-1"), number)
+    if needles:
+        automaton.make_automaton()
+    return automaton
 
 
 class NeedleIndex:
@@ -38,12 +50,7 @@ class NeedleIndex:
         for index, alternative in enumerate(self._alternatives):
             for first in alternative[0]:
                 self._by_needle.setdefault(first, []).append(index)
-        automaton: Any = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        for text, index in number.items():
-            automaton.add_word(text.decode("latin-1"), index)
-        if number:
-            automaton.make_automaton()
-        self._walk = automaton.iter
+        self._walk = byte_automaton(needles).iter
         self._number = number
 
     def held(self, low: bytes) -> set[int]:

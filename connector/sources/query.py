@@ -150,13 +150,10 @@ def _automaton_test(needles: tuple[bytes, ...]) -> dict[str, Any]:
     """`passes`/`select` for "the line holds one of `needles`", with one Aho-Corasick
     automaton (`pyahocorasick`, C). Lines are decoded as Latin-1 (one byte, one character),
     so byte needles match exactly where they would in the bytes."""
-    import ahocorasick  # noqa: PLC0415 - only prefilters with many needles need it
+    # Only prefilters with many needles need it.
+    from connector.sources.needle_index import byte_automaton  # noqa: PLC0415
 
-    automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-    for number, needle in enumerate(needles):
-        automaton.add_word(needle.decode("latin-1"), number)
-    automaton.make_automaton()
-    first = automaton.iter
+    first = byte_automaton(needles).iter
 
     def passes(low: bytes) -> bool:
         return next(first(low.decode("latin-1")), None) is not None

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 
 from connector.detection.anchors import categories_of, index_anchor
 from connector.detection.eql import ast
-from connector.detection.eql.parser import parse
 from connector.detection.model import Rule
 from connector.detection.program import CompiledRule, compile_rule
 from connector.detection.rules import load_rules
 from connector.detection.stages import Dispatch
 from tests.conftest import FIXTURES
+from tests.detection.conditions import condition as parse_condition
 from tests.detection.test_dispatch import _wanted
 
 _RULES = load_rules(builtin=False, paths=[FIXTURES / "detection-rules-s1" / "rules"])
@@ -154,12 +154,6 @@ def test_the_generated_events_do_match_stages() -> None:
     assert hits > 400, hits
 
 
-def _condition(text: str) -> ast.Expr:
-    body = parse(f"any where {text}").body
-    assert isinstance(body, ast.EventQuery)
-    return body.condition
-
-
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -171,7 +165,7 @@ def _condition(text: str) -> ast.Expr:
     ],
 )
 def test_categories_of(text: str, expected: set[str] | None) -> None:
-    found = categories_of(_condition(text), "event.category")
+    found = categories_of(parse_condition(text), "event.category")
     assert (None if found is None else set(found)) == expected
 
 
@@ -190,7 +184,7 @@ def test_categories_of(text: str, expected: set[str] | None) -> None:
     ],
 )
 def test_index_anchor(text: str, expected: tuple[str, set[Any]] | None) -> None:
-    anchor = index_anchor(_condition(text))
+    anchor = index_anchor(parse_condition(text))
     assert (None if anchor is None else (anchor.field, set(anchor.values))) == expected
 
 

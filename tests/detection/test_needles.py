@@ -8,18 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.detection.eql import ast
 from connector.detection.eql.compiler import compile_condition
-from connector.detection.eql.parser import parse
 from connector.detection.eql.patterns import lucene_regex
 from connector.detection.literal_pass import CACHE_CHARACTERS, LiteralPass
 from connector.detection.needles import _regex_run, needles_of
-
-
-def _condition(text: str) -> ast.Expr:
-    body = parse(f"any where {text}").body
-    assert isinstance(body, ast.EventQuery)
-    return body.condition
+from tests.detection.conditions import condition as parse_condition
 
 
 @pytest.mark.parametrize(
@@ -46,15 +39,15 @@ def _condition(text: str) -> ast.Expr:
     ],
 )
 def test_needles_of(text: str, expected: set[str] | None) -> None:
-    needles = needles_of(_condition(text))
+    needles = needles_of(parse_condition(text))
     assert (None if needles is None else set(needles.texts)) == expected
 
 
 def test_the_anchor_field_is_skipped_for_the_second_gate() -> None:
-    condition = _condition('process.name : "cmd.exe" and process.args : "*-enc*"')
+    condition = parse_condition('process.name : "cmd.exe" and process.args : "*-enc*"')
     needles = needles_of(condition, skip="process.name")
     assert needles is not None and set(needles.texts) == {"-enc"}
-    assert needles_of(_condition('process.name : "cmd.exe"'), skip="process.name") is None
+    assert needles_of(parse_condition('process.name : "cmd.exe"'), skip="process.name") is None
 
 
 _VALUES = st.one_of(
@@ -79,7 +72,7 @@ def test_an_event_the_condition_matches_carries_a_needle(
     quoted = ", ".join('"' + p.replace("\\", "\\\\").replace('"', "") + '"' for p in patterns)
     first = quoted.split(", ")[0]
     text = f"f == {first}" if operator == "==" else f"f {operator} ({quoted})"
-    condition = _condition(text)
+    condition = parse_condition(text)
     needles = needles_of(condition)
     if needles is None:
         return

@@ -11,12 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.detection.eql import ast
-from connector.detection.eql.parser import parse
 from connector.sources.block_scan import BlockScanner
 from connector.sources.literal_prefilter import field_filter, raw_run, stage_alternative
 from connector.sources.ndjson import PrefilteredLines, iter_blocks
 from connector.sources.query import Prefilter, _expression
+from tests.detection.conditions import condition
 
 # Values full of what JSON escapes: backslashes (Windows paths), quotes, slashes, controls.
 values = st.lists(
@@ -49,13 +48,19 @@ def test_a_line_holding_a_text_holds_its_json_form(value: str, data: st.DataObje
 
 
 needles = st.sampled_from([b"cmd.exe", b"temp", b"\\\\temp\\\\", b"a/b", b'x\\"y', b"zz"])
-alternatives = st.lists(
-    st.lists(st.lists(needles, min_size=1, max_size=3).map(tuple), min_size=1, max_size=3).map(
-        tuple
-    ),
-    min_size=1,
-    max_size=3,
-).map(tuple)
+
+
+def _alternatives(
+    pool: st.SearchStrategy[bytes], group_size: int, count: int
+) -> st.SearchStrategy[tuple[tuple[tuple[bytes, ...], ...], ...]]:
+    """Prefilter alternatives: up to `count` of up to 3 groups of up to `group_size` needles."""
+    groups = st.lists(pool, min_size=1, max_size=group_size).map(tuple)
+    return st.lists(
+        st.lists(groups, min_size=1, max_size=3).map(tuple), min_size=1, max_size=count
+    ).map(tuple)
+
+
+alternatives = _alternatives(needles, 3, 3)
 records = st.lists(
     st.dictionaries(st.sampled_from(["a", "b", "p"]), values | st.integers(), max_size=3),
     max_size=50,
@@ -90,20 +95,14 @@ def test_the_scanner_leaves_blocks_that_are_not_plain_to_the_line_by_line_way() 
         assert scanner.select(block) is None
 
 
-def _stage(query: str) -> ast.Expr:
-    body = parse(query).body
-    assert isinstance(body, ast.EventQuery)
-    return body.condition
-
-
 @pytest.mark.parametrize(
     ("query", "os_name", "passes"),
     [
-        ('process where host.os.type == "macos"', "OSX", True),
-        ('process where host.os.type == "macos"', "macos", True),
-        ('process where host.os.type == "macos"', "windows", False),
-        ('process where host.os.type in ("linux", "windows")', "windows_legacy", True),
-        ('process where host.os.type in ("linux", "windows")', "osx", False),
+        ('host.os.type == "macos"', "OSX", True),
+        ('host.os.type == "macos"', "macos", True),
+        ('host.os.type == "macos"', "windows", False),
+        ('host.os.type in ("linux", "windows")', "windows_legacy", True),
+        ('host.os.type in ("linux", "windows")', "osx", False),
     ],
 )
 def test_os_needles_on_cloud_funnel_lines_are_the_raw_os_names(
@@ -111,7 +110,7 @@ def test_os_needles_on_cloud_funnel_lines_are_the_raw_os_names(
 ) -> None:
     """`host.os.type` is not copied from one raw value (`osx` becomes `macos`): its needles
     on Cloud Funnel lines are the raw names that map to the value."""
-    test = stage_alternative(_stage(query), field_filter("cloud-funnel"))
+    test = stage_alternative(condition(query), field_filter("cloud-funnel"))
     assert test is not None
     line = json.dumps({"endpoint.os": os_name, "event.type": "Process Creation"}).encode()
     assert Prefilter((test,))(line) is passes
@@ -120,23 +119,17 @@ def test_os_needles_on_cloud_funnel_lines_are_the_raw_os_names(
 def test_field_names_are_needles_only_for_ecs_lines() -> None:
     """`dns.question.name != null` needs the key `question` in an ECS line; not on Cloud
     Funnel lines, whose keys have other names."""
-    condition = _stage("network where dns.question.name != null and destination.port == 53")
-    test = stage_alternative(condition, field_filter("ecs"), keys=True)
+    needs = condition("dns.question.name != null and destination.port == 53")
+    test = stage_alternative(needs, field_filter("ecs"), keys=True)
     assert test is not None and set(test) == {(b"question",), (b"destination",)}
-    assert stage_alternative(condition, field_filter("cloud-funnel")) is None
+    assert stage_alternative(needs, field_filter("cloud-funnel")) is None
 
 
 many_needles = st.sampled_from(
     [b"cmd.exe", b"temp", b"\\\\temp\\\\", b"a/b", b'x\\"y', b"zz", b"abc", b"xyz"]
     + [b"n%02d" % i for i in range(30)]
 )
-big_prefilters = st.lists(
-    st.lists(st.lists(many_needles, min_size=1, max_size=4).map(tuple), min_size=1, max_size=3).map(
-        tuple
-    ),
-    min_size=1,
-    max_size=12,
-).map(tuple)
+big_prefilters = _alternatives(many_needles, 4, 12)
 lines_with_needles = st.lists(
     st.lists(many_needles | st.sampled_from([b"q", b" ", b"{", b"}"]), max_size=8).map(b"".join),
     max_size=30,
