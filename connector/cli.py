@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import click
 
 from connector import __version__
+from connector.commands import LazyGroup
 from connector.errors import EXIT_BUG, EXIT_OK, EXIT_USAGE, ConfigError, ConnectorError
 from connector.logsetup import redact, setup_logging, status_line
 
@@ -59,7 +60,7 @@ class AppContext:
         return load_config(self.config_path)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -87,13 +88,6 @@ def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format
     explicit = config_path is not None or bool(os.environ.get("S1_CONNECTOR_CONFIG"))
     path = config_path or Path(os.environ.get("S1_CONNECTOR_CONFIG") or DEFAULT_CONFIG)
     ctx.obj = AppContext(config_path=path, config_explicit=explicit)
-
-
-def _register_commands() -> None:
-    # Imported here so that each command module may import `cli` helpers without cycles.
-    from connector.commands import register  # noqa: PLC0415
-
-    register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -180,6 +174,3 @@ def run(argv: list[str] | None = None) -> int:
         )
         return EXIT_BUG
     return result if isinstance(result, int) else EXIT_OK
-
-
-_register_commands()

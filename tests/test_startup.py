@@ -63,6 +63,23 @@ REPLAY_NEVER = (
     "yaml",
 )
 
+# What a replay (unlike `rules list`) never needs either: the other commands' modules and
+# runners, the state store (sqlite3), delivery and the outputs it opens.
+REPLAY_ONLY_NEVER = (
+    "connector.commands.auth",
+    "connector.commands.check",
+    "connector.commands.init",
+    "connector.commands.rules",
+    "connector.commands.simulate",
+    "connector.commands.state",
+    "connector.runner.hunt",
+    "connector.runner.poll",
+    "connector.state",
+    "connector.delivery",
+    "connector.outputs",
+    "sqlite3",
+)
+
 _PROBE = """
 import contextlib, io, json, sys
 from connector.cli import run
@@ -144,4 +161,39 @@ def test_a_run_from_the_rule_cache_imports_only_what_it_needs(
     env = {"S1_CONNECTOR_CACHE_DIR": str(tmp_path / "cache")}
     first = _modules_after(*argv, env=env, cwd=tmp_path)  # fills the rule cache
     assert "lark" in first  # the guard can fail: parsing the rules needs the grammar
-    assert _heavy(_modules_after(*argv, env=env, cwd=tmp_path), REPLAY_NEVER) == []
+    never = REPLAY_NEVER + (REPLAY_ONLY_NEVER if command[0] == "replay" else ())
+    assert _heavy(_modules_after(*argv, env=env, cwd=tmp_path), never) == []
+
+
+def test_the_runner_names_are_the_functions_whatever_was_imported_first() -> None:
+    """`connector.runner` imports its runners on first use; importing a runner's submodule
+    first must not make the package's name of it the submodule (as with eager imports)."""
+    probe = (
+        "import importlib, json\n"
+        "modules = {n: importlib.import_module('connector.runner.' + n)"
+        " for n in ('replay', 'hunt', 'poll')}\n"
+        "import connector.runner as runner\n"
+        "from connector.runner import HuntRequest, hunt, poll, replay\n"
+        "print(json.dumps([replay is modules['replay'].replay, hunt is modules['hunt'].hunt,"
+        " poll is modules['poll'].poll, runner.replay is replay,"
+        " HuntRequest is modules['hunt'].HuntRequest]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], check=False, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [True, True, True, True, True]
+
+
+def test_every_command_is_listed_and_loads_under_its_name() -> None:
+    import click  # noqa: PLC0415
+
+    from connector.cli import cli  # noqa: PLC0415
+    from connector.commands import COMMANDS  # noqa: PLC0415
+
+    context = click.Context(cli)
+    assert cli.list_commands(context) == sorted(COMMANDS)
+    for name in COMMANDS:
+        command = cli.get_command(context, name)
+        assert command is not None and command.name == name
+    assert cli.get_command(context, "no-such-command") is None

@@ -26,7 +26,7 @@ __all__ = ["hunt_command", "poll_command", "replay_command"]
 @click.pass_obj
 def poll_command(app: AppContext) -> int:
     """One scheduled cycle: query since the checkpoint, detect, deliver, advance."""
-    from connector.runner import poll  # noqa: PLC0415 - lazy: start-up time
+    from connector.runner.poll import poll  # noqa: PLC0415 - lazy: start-up time
 
     return poll(app.config())
 
@@ -48,7 +48,7 @@ def hunt_command(
     app: AppContext, start: str, end: str, window: str, deliver: bool, output_path: Path | None
 ) -> int:
     """Evaluate the rules over [--from, --to); alerts to stdout as JSON Lines."""
-    from connector.runner import HuntRequest, hunt  # noqa: PLC0415 - lazy: start-up time
+    from connector.runner.hunt import HuntRequest, hunt  # noqa: PLC0415 - lazy: start-up time
 
     now = utcnow()
     try:
@@ -115,7 +115,7 @@ def replay_command(
             raise UsageError(f"{path}: s3:// exports are read with --cluster (e.g. local://2)")
         if not Path(path).exists():
             raise UsageError(f"Path '{path}' does not exist.")
-    from connector.runner import replay  # noqa: PLC0415 - lazy: start-up time
+    from connector.runner.replay import replay  # noqa: PLC0415 - lazy: start-up time
 
     return _guard_stdout(lambda out: replay(config, [Path(p) for p in paths], shape, emit, out))
 

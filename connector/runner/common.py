@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from connector.config import Config
-from connector.delivery import deliver_outbox
 from connector.detection.model import Rule
 from connector.detection.rules import load_rules
 from connector.detection.suppression import suppression_from_config
@@ -19,10 +19,11 @@ from connector.errors import (
 )
 from connector.logsetup import report_repeats, status_line
 from connector.ops import RunSummary, write_textfile
-from connector.outputs import open_output
-from connector.outputs.base import Output
-from connector.sources.base import Source
-from connector.state import StateStore
+
+if TYPE_CHECKING:
+    from connector.outputs.base import Output
+    from connector.sources.base import Source
+    from connector.state import StateStore
 
 __all__ = [
     "deliver",
@@ -37,6 +38,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# Delivery, the outputs and the state store are imported where they are used: `replay`
+# needs none of them (start-up time, `tests/test_startup.py`).
 
 
 def load_configured_rules(config: Config) -> list[Rule]:
@@ -71,6 +75,8 @@ def load_tuning(config: Config, rules: Sequence[Rule]) -> Tuning:
 
 @contextlib.contextmanager
 def open_outputs(config: Config) -> Iterator[list[Output]]:
+    from connector.outputs import open_output  # noqa: PLC0415 - lazy: start-up time
+
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(open_output(o)) for o in config.outputs if o.enabled]
 
@@ -111,6 +117,8 @@ def deliver(
     deadline: float,
 ) -> list[int]:
     """Drain the outbox; return 77 if an output refused our credentials, 3 if rows are left."""
+    from connector.delivery import deliver_outbox  # noqa: PLC0415 - lazy: start-up time
+
     codes: list[int] = []
     backoff = config.poll.delivery_backoff.total_seconds()
     report = deliver_outbox(store, outputs, deadline, backoff)
@@ -163,6 +171,8 @@ def shared_rate_limit(config: Config, source: Source) -> Iterator[None]:
     if not hasattr(source, "last_init_query_at"):
         yield
         return
+    from connector.state import StateStore  # noqa: PLC0415 - lazy: start-up time
+
     try:
         store = StateStore.open(config.state.path)
     except ConnectorError as exc:
