@@ -23,6 +23,12 @@ the folded literal once folded. Only string constants count (a string never equa
 in EQL). Texts shorter than `MIN_LENGTH` and fields shared by nearly every event are
 ignored: `host.os.type : "windows"` restricts nothing.
 
+With `edges=True` (the raw-line prefilter of ECS lines, where every string value stands
+whole between quotes), a text also says where it stands in the value: `EDGE` before it
+when the value starts with it (an exact value, a pattern without a leading wildcard,
+`startswith`), after it when the value ends with it. An exact text may then be shorter
+(`"/c"`), and the ranking prefers selective fields' needles over unselective ones.
+
 A regex gives a needle only from characters every match must contain in that order
 (`_regex_run`: not inside an alternation, an optional group or a class); with `regex~` only
 ASCII characters other than `i` count, because Python's case-insensitive matching (which
@@ -41,6 +47,9 @@ from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
 
 __all__ = ["Needles", "needles_of"]
 
+EDGE = "\x00"
+"""With `edges=True`: the value starts (before the text) or ends (after it) here. No text
+holds it (a needle with NUL is refused)."""
 MIN_LENGTH = 3
 """Shorter ASCII texts (`-`, `.`, `c:`) are left out: nearly every event carries them. A
 shorter text with a character beyond ASCII (the right-to-left override, an emoji) is kept:
@@ -67,6 +76,7 @@ def needles_of(
     skip: str | None = None,
     *,
     selective_only: bool = True,
+    edges: bool = False,
 ) -> Needles | None:
     """The best needles of a stage condition, or None when it has none.
 
@@ -74,7 +84,10 @@ def needles_of(
     never do); `skip` names a field whose top-level terms are left out (the stage's anchor field,
     already checked by the index, so the needles add a second, independent gate).
     `selective_only=False` lets the unselective fields (`host.os.type`, `event.type`, ...) give
-    needles too: still necessary, rarely useful (the raw-line prefilter's last resort)."""
+    needles too: still necessary, rarely useful (the raw-line prefilter's last resort); an
+    `and` then prefers the needles of selective fields, and texts beyond ASCII (which a
+    plain ASCII line cannot hold) most. `edges=True` marks texts with `EDGE` (module
+    docstring)."""
 
     def allowed(name: str) -> bool:
         return (_selective(name) or not selective_only) and (usable is None or usable(name))
@@ -85,34 +98,57 @@ def needles_of(
         if not kept:
             return None
         condition = ast.And(kept) if len(kept) > 1 else kept[0]
-    return _needles(condition, allowed)
+    rank = _rank if selective_only else _prefilter_rank
+    return _needles(condition, allowed, rank, edges)
 
 
 def _selective(name: str) -> bool:
     return name not in UNSELECTIVE_FIELDS
 
 
-def _needles(node: ast.Expr, usable: FieldFilter) -> Needles | None:
+Rank = Callable[["Needles"], tuple[int, ...]]
+
+
+def _needles(node: ast.Expr, usable: FieldFilter, rank: Rank, edges: bool) -> Needles | None:
     if isinstance(node, ast.And):
-        found = [n for n in (_needles(t, usable) for t in node.terms) if n is not None]
-        return min(found, key=_rank) if found else None
+        found = [n for n in (_needles(t, usable, rank, edges) for t in node.terms) if n]
+        return min(found, key=rank) if found else None
     if isinstance(node, ast.Or):
-        branches = [_needles(t, usable) for t in node.terms]
+        branches = [_needles(t, usable, rank, edges) for t in node.terms]
         if not branches or any(b is None for b in branches):
             return None
         return _union([b for b in branches if b is not None])
     subject = _subject(node)
     if subject is None or not usable(subject):
         return None
-    texts = _texts(node)
-    if not texts or any((len(t) < MIN_LENGTH and t.isascii()) or "\x00" in t for t in texts):
+    texts = _texts(node, edges)
+    if not texts or any(_too_short(t) or EDGE in t.strip(EDGE) for t in texts):
         return None  # a short needle is in nearly every event: it would only cost time
     return Needles(frozenset({subject}), frozenset(texts))
 
 
-def _rank(needles: Needles) -> tuple[int, int]:
+def _too_short(text: str) -> bool:
+    """ASCII texts shorter than `MIN_LENGTH`, but for an exact value (`EDGE` on both sides)
+    of two characters or more."""
+    bare = text.strip(EDGE)
+    if not bare.isascii():
+        return False
+    if len(bare) >= MIN_LENGTH:
+        return False
+    return not (len(bare) >= 2 and text.startswith(EDGE) and text.endswith(EDGE))
+
+
+def _rank(needles: Needles) -> tuple[int, ...]:
     """Smaller is better: few needles, then long ones."""
     return (len(needles.texts), -min(len(t) for t in needles.texts))
+
+
+def _prefilter_rank(needles: Needles) -> tuple[int, ...]:
+    """For the raw-line prefilter: texts beyond ASCII first (no plain line holds them), then
+    selective fields, then `_rank`."""
+    if not any(t.strip(EDGE).isascii() for t in needles.texts):
+        return (-1, 0, 0)
+    return (0 if needles.fields.isdisjoint(UNSELECTIVE_FIELDS) else 1, *_rank(needles))
 
 
 def _union(parts: list[Needles]) -> Needles:
@@ -137,37 +173,48 @@ def _subject(node: ast.Expr) -> str | None:
     return None
 
 
-def _texts(node: ast.Expr) -> list[str] | None:
+def _texts(node: ast.Expr, edges: bool) -> list[str] | None:
     """The folded needles of a term whose subject is a field; None when it has none."""
+    both = EDGE if edges else ""
     if isinstance(node, ast.Compare):
         literal = node.right if isinstance(node.right, ast.Literal) else node.left
         value = literal.value if isinstance(literal, ast.Literal) else None
-        return [value.casefold()] if isinstance(value, str) else None
+        return [both + value.casefold() + both] if isinstance(value, str) else None
     if isinstance(node, ast.In):
-        return _exact(node.options)
+        return _exact(node.options, (both, both))
     if isinstance(node, ast.StringMatch):
         if node.operator == "regex":
             return _regex_runs(node.patterns, node.case_insensitive)
-        return _runs(node.patterns)
+        return _runs(node.patterns, edges)
     if isinstance(node, ast.FunctionCall):
         if node.name == "wildcard":
-            return _runs(node.args[1:])
+            return _runs(node.args[1:], edges)
         if len(node.args) == 2:
-            return _exact(node.args[1:])
+            sides = {"startswith": (both, ""), "endswith": ("", both)}
+            return _exact(node.args[1:], sides.get(node.name, ("", "")))
     return None
 
 
-def _exact(options: tuple[ast.Expr, ...]) -> list[str] | None:
+def _exact(options: tuple[ast.Expr, ...], sides: tuple[str, str]) -> list[str] | None:
     values = string_constants(options)
-    return None if values is None else [v.casefold() for v in values]
+    before, after = sides
+    return None if values is None else [before + v.casefold() + after for v in values]
 
 
-def _runs(patterns: tuple[ast.Expr, ...]) -> list[str] | None:
-    """The longest literal run of each wildcard pattern (folded first)."""
+def _runs(patterns: tuple[ast.Expr, ...], edges: bool) -> list[str] | None:
+    """The longest literal run of each wildcard pattern (folded first); with `edges`, marked
+    where it starts or ends the value."""
     values = string_constants(patterns)
     if values is None:
         return None
-    return [max(_WILDCARD_RUNS.split(v.casefold()), key=len) for v in values]
+    texts = []
+    for value in values:
+        runs = _WILDCARD_RUNS.split(value.casefold())
+        at = max(range(len(runs)), key=lambda i: len(runs[i]))  # the first longest
+        before = EDGE if edges and at == 0 else ""
+        after = EDGE if edges and at == len(runs) - 1 else ""
+        texts.append(before + runs[at] + after)
+    return texts
 
 
 def _regex_runs(patterns: tuple[ast.Expr, ...], fold: bool) -> list[str] | None:

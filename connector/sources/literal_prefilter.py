@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 
 from connector.detection.eql import ast
 from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
-from connector.detection.needles import MIN_LENGTH, FieldFilter, Needles, needles_of
+from connector.detection.needles import EDGE, MIN_LENGTH, FieldFilter, Needles, needles_of
 from connector.detection.program import CompiledRule
 from connector.mapping.tables import (
     CF_FALLBACKS,
@@ -128,7 +128,7 @@ def ranked_groups(
         groups[group] = min(rank, groups.get(group, rank))
 
     for term in terms:
-        needles = needles_of(term, usable, selective_only=False)
+        needles = needles_of(term, usable, selective_only=False, edges=keys)
         if needles is None:
             needles = _os_needles(term)
         if needles is None:
@@ -164,7 +164,10 @@ _SHORT = 5
 
 
 def _group_rank(group: Group, fields: frozenset[str]) -> Rank:
-    """Smaller is better (see `stage_alternative`)."""
+    """Smaller is better (see `stage_alternative`); the empty group (no plain line can
+    hold the term) is best."""
+    if not group:
+        return (-1, 0, 0)
     if fields & _LAST_FIELDS:
         tier = 4
     elif fields & UNSELECTIVE_FIELDS:
@@ -233,8 +236,8 @@ _LAST_FIELDS = frozenset({"host.os.type", "host.os.family", "host.os.platform", 
 
 
 def group_rank(group: Group) -> tuple[int, int]:
-    """Smaller is better: few needles, then long ones."""
-    return (len(group), -min(len(n) for n in group))
+    """Smaller is better: few needles, then long ones (the empty group first)."""
+    return (len(group), -min(len(n) for n in group)) if group else (0, 0)
 
 
 def _ecs_field(name: str) -> bool:
@@ -254,17 +257,27 @@ def _conditions(rules: Sequence[CompiledRule]) -> Iterator[ast.Expr]:
             yield body.until.query.condition
 
 
-def _raw_needles(texts: frozenset[str]) -> tuple[bytes, ...] | None:
-    """The line needles of a stage; None when one needle has no usable run."""
+def _raw_needles(texts: frozenset[str]) -> Group | None:
+    """The line needles of a stage's term; None when one needle has no usable run; the empty
+    group when every needle is beyond ASCII (only lines that always pass can hold one).
+
+    A text marked with `EDGE` (ECS lines) stands whole at the start or end of a JSON
+    string, so the line holds it with a `"` on that side (`"cmd.exe"` for an exact value)."""
     raw: list[bytes] = []
     for text in sorted(texts):
-        if not text.isascii():
+        bare = text.strip(EDGE)
+        if not bare.isascii():
             continue  # a line holding it always passes
-        run = _longest_run(text)
+        run = _longest_run(bare)
+        if run == bare and text != bare:  # marked, and JSON writes it without `\u00XX`
+            before = b'"' if text.startswith(EDGE) else b""
+            after = b'"' if text.endswith(EDGE) else b""
+            raw.append(before + as_json(run) + after)
+            continue
         if len(run) < MIN_LENGTH:
             return None
         raw.append(as_json(run))
-    return tuple(dict.fromkeys(raw)) or None
+    return tuple(dict.fromkeys(raw)) if raw or texts else None
 
 
 _SHORT_ESCAPES = {

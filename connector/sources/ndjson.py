@@ -248,7 +248,10 @@ class PrefilteredLines:
         if self._ordered is None:
             self._order(lowered)
         assert self._ordered is not None
-        chosen = self._ordered.select_lowered(lowered)
+        if self._scanner is not None:  # one scan of the block, as for plain blocks
+            chosen = self._scanner.needle_lines(block, lowered)
+        else:
+            chosen = self._ordered.select_lowered(lowered)
         forced = _forced_lines(block, lowered) | _shapeless_lines(block, lowered)
         if self.exclude is not None:  # a second pass: only lines the first one left
             taken = self.exclude.passes_lowered

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from unittest.mock import patch
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connector.sources import ndjson
 from connector.sources.block_scan import BlockScanner
 from connector.sources.literal_prefilter import field_filter, raw_run, stage_alternative
 from connector.sources.ndjson import PrefilteredLines, iter_blocks
@@ -156,3 +158,52 @@ def test_a_large_prefilter_answers_like_its_expression(
         assert sorted(alternative) == sorted(reordered)
         rates = [sum(1 for low in lines if any(n in low for n in g)) for g in reordered]
         assert rates == sorted(rates)
+
+
+many_rows = st.lists(
+    st.dictionaries(
+        st.sampled_from(["a", "b"]),
+        st.lists(many_needles.map(lambda n: n.decode()) | values, max_size=4).map("".join)
+        | st.lists(st.sampled_from(["CMD.EXE", "Temp", "N07", "é", "\x01"]), max_size=3).map(
+            "-".join
+        ),
+        max_size=2,
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(many_rows, big_prefilters, st.integers(1, 3000), st.booleans())
+def test_many_key_needles_give_exactly_the_passing_lines(
+    rows: list[dict[str, object]],
+    alternatives: tuple[tuple[tuple[bytes, ...], ...], ...],
+    cut: int,
+    ascii_only: bool,
+) -> None:
+    """Past `_FIND_UP_TO` key needles the block is scanned with Hyperscan (ASCII case
+    ignored, every overlapping occurrence), plain blocks and the others alike, and each hit
+    line is tested against the alternatives its key starts: exactly the lines the prefilter
+    passes, in order, and the rest counted."""
+    prefilter = Prefilter(alternatives)
+    data = b"".join(json.dumps(row, ensure_ascii=ascii_only).encode() + b"\n" for row in rows)
+    chunks = [data[i : i + cut] for i in range(0, len(data), cut)]
+    selected = PrefilteredLines(prefilter)
+    with patch.object(ndjson, "DENSE", 1.01):  # never read whole: the scan is under test
+        got = [line for _, line in selected.lines(iter_blocks(chunks))]
+    lines = data.splitlines()
+    assert got == [line for line in lines if prefilter(line)]
+    assert selected.skipped == len(lines) - len(got)
+
+
+@pytest.mark.parametrize("padding", [0, 20])  # `bytes.find` for a few key needles, Hyperscan past
+def test_a_line_failing_one_keys_test_is_still_tested_for_the_next_key(padding: int) -> None:
+    """`aaa` starts an alternative that also needs `zzz`; `bbb` one that needs nothing more. A
+    line holding `aaa` then `bbb` fails the first and passes by the second."""
+    filler = tuple(((b"pad%02d" % i,), (b"never",)) for i in range(padding))
+    prefilter = Prefilter((((b"aaa",), (b"zzz",)), ((b"bbb",), (b"yyy", b"bbb")), *filler))
+    scanner = BlockScanner(prefilter)
+    block = b'{"a":"AAA BBB"}\n{"a":"aaa"}\n{"a":"bbb aaa zzz"}\n{"a":"pad01"}\n'
+    assert scanner.select(block) == ([(0, b'{"a":"AAA BBB"}'), (2, b'{"a":"bbb aaa zzz"}')], 4)
+    lowered = block.lower().split(b"\n")[:-1]
+    assert scanner.needle_lines(block, lowered) == [0, 2]
