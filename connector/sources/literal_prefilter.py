@@ -40,6 +40,7 @@ from connector.sources.query import Alternative, Group, Prefilter
 
 __all__ = [
     "GROUPS",
+    "Rank",
     "as_json",
     "field_filter",
     "group_rank",

@@ -33,12 +33,12 @@ from connector.detection.stages import UNTIL, Hit, join_keys
 from connector.sources.base import Shape
 from connector.sources.literal_prefilter import (
     GROUPS,
+    Rank,
     field_filter,
-    group_rank,
     ranked_groups,
     raw_run,
 )
-from connector.sources.query import Alternative, Prefilter
+from connector.sources.query import Alternative, Group, Prefilter
 
 __all__ = ["JoinValues", "ReplayFilter", "replay_filter"]
 
@@ -81,7 +81,7 @@ def replay_filter(rules: Sequence[CompiledRule], shape: Shape) -> ReplayFilter:
     for number, compiled in enumerate(rules):
         ranked = [ranked_groups(c, usable, keys=keys) for c in _stage_conditions(compiled)]
         tests = [tuple(g for _, g in r[:GROUPS]) or None for r in ranked]
-        root = _root(compiled, tests, usable)
+        root = _root(compiled, ranked, usable)
         if root is None:
             alternatives.extend(t if t is not None else _EVERYTHING for t in tests)
             continue
@@ -113,21 +113,19 @@ def _stage_conditions(compiled: CompiledRule) -> list[ast.Expr]:
 
 
 def _root(
-    compiled: CompiledRule, tests: list[Alternative | None], usable: FieldFilter
+    compiled: CompiledRule, ranked: list[list[tuple[Rank, Group]]], usable: FieldFilter
 ) -> int | None:
-    """The stage whose needles select best, when the rule is a sequence whose every stage
-    has join keys that raw lines hold verbatim; else None."""
+    """The stage whose best needle group ranks best (`literal_prefilter.ranked_groups`:
+    selective values before field names, short needles and unselective values), when the
+    rule is a sequence whose every stage has join keys that raw lines hold verbatim; else
+    None."""
     if not compiled.sequence or len(compiled.stages) < 2:
         return None
     stages = [*compiled.stages, *((compiled.until,) if compiled.until is not None else ())]
     if any(not stage.keys or not all(usable(k.name) for k in stage.keys) for stage in stages):
         return None
-    ranked = [
-        (min(group_rank(group) for group in test), index)
-        for index, test in enumerate(tests[: len(compiled.stages)])
-        if test
-    ]
-    return min(ranked)[1] if ranked else None
+    best = [(r[0][0], index) for index, r in enumerate(ranked[: len(compiled.stages)]) if r]
+    return min(best)[1] if best else None
 
 
 class JoinValues:

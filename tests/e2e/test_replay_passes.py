@@ -94,6 +94,10 @@ def test_every_corpus_rule_has_a_first_pass_test_on_ecs_lines() -> None:
     joined = [spec for spec in plan.joins if spec.by_value]
     names = {compiled[spec.rule].rule.name for spec in joined}
     assert "PsExec Network Connection" in names  # [network where host.os.type == "windows"]
+    # The root is the stage with selective needles (the GenAI parents' names), not the
+    # network stage whose best needles are a field name and `"connection_attempted"`.
+    genai = [s for s in joined if compiled[s.rule].rule.name.startswith("GenAI Process")]
+    assert [s.root for s in genai] == [0]
     # The seed rule's second stage has its own needle (`cmd.exe`): read in the first pass.
     seed = [c for c in compiled if c.rule.rule_id == "89f9a4b0-9f8f-4ee0-8823-c4751a6d6696"]
     assert seed and seed[0].rule.name not in names
