@@ -29,7 +29,6 @@ from pydantic import (
 )
 
 from connector.errors import ConfigError
-from connector.pydantic_plugins import skip_plugin_scan
 from connector.timeutil import parse_duration
 
 __all__ = [
@@ -51,9 +50,6 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
-
-
-skip_plugin_scan()  # before the first model below (start-up time; see the module)
 
 
 def _duration(value: object) -> object:
