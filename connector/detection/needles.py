@@ -45,7 +45,7 @@ from connector.detection.anchors import string_constants
 from connector.detection.eql import ast
 from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
 
-__all__ = ["Needles", "needles_of"]
+__all__ = ["Needles", "needle_options", "needles_of"]
 
 EDGE = "\x00"
 """With `edges=True`: the value starts (before the text) or ends (after it) here. No text
@@ -118,6 +118,11 @@ def _needles(node: ast.Expr, usable: FieldFilter, rank: Rank, edges: bool) -> Ne
         if not branches or any(b is None for b in branches):
             return None
         return _union([b for b in branches if b is not None])
+    return _leaf(node, usable, edges)
+
+
+def _leaf(node: ast.Expr, usable: FieldFilter, edges: bool) -> Needles | None:
+    """The needles of a term that is neither `and` nor `or`."""
     subject = _subject(node)
     if subject is None or not usable(subject):
         return None
@@ -125,6 +130,42 @@ def _needles(node: ast.Expr, usable: FieldFilter, rank: Rank, edges: bool) -> Ne
     if not texts or any(_too_short(t) or EDGE in t.strip(EDGE) for t in texts):
         return None  # a short needle is in nearly every event: it would only cost time
     return Needles(frozenset({subject}), frozenset(texts))
+
+
+def needle_options(
+    condition: ast.Expr, usable: FieldFilter | None = None, *, edges: bool = False, limit: int = 8
+) -> list[Needles]:
+    """Several sets of needles of a condition, every one necessary on its own, best first
+    (`needles_of(selective_only=False)`'s ranking), at most `limit`: for the raw-line
+    prefilter, which keeps a few and lets the data tell which rejects most lines.
+
+    An `and` offers each term's sets; an `or` the unions of one set of each branch. So
+    `(a and b) or (c and d)` offers a∪c, a∪d, b∪c and b∪d, where `needles_of` keeps one."""
+
+    def allowed(name: str) -> bool:
+        return usable is None or usable(name)
+
+    return _options(condition, allowed, edges, limit)
+
+
+def _options(node: ast.Expr, usable: FieldFilter, edges: bool, limit: int) -> list[Needles]:
+    if isinstance(node, ast.And):
+        found = [o for term in node.terms for o in _options(term, usable, edges, limit)]
+        return _best(found, limit)
+    if isinstance(node, ast.Or):
+        combined = [Needles(frozenset(), frozenset())]
+        for branch in node.terms:
+            options = _options(branch, usable, edges, limit)
+            if not options:
+                return []  # a branch without needles: the `or` can hold without any
+            combined = _best([_union([c, o]) for c in combined for o in options], limit)
+        return combined
+    leaf = _leaf(node, usable, edges)
+    return [leaf] if leaf is not None else []
+
+
+def _best(options: list[Needles], limit: int) -> list[Needles]:
+    return sorted(set(options), key=lambda n: (_prefilter_rank(n), sorted(n.texts)))[:limit]
 
 
 def _too_short(text: str) -> bool:

@@ -22,10 +22,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 
 from connector.detection.eql import ast
 from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
-from connector.detection.needles import EDGE, MIN_LENGTH, FieldFilter, Needles, needles_of
+from connector.detection.needles import (
+    EDGE,
+    MIN_LENGTH,
+    FieldFilter,
+    Needles,
+    needle_options,
+    needles_of,
+)
 from connector.detection.program import CompiledRule
 from connector.mapping.tables import (
     CF_FALLBACKS,
@@ -129,14 +137,14 @@ def ranked_groups(
         groups[group] = min(rank, groups.get(group, rank))
 
     for term in terms:
-        needles = needles_of(term, usable, selective_only=False, edges=keys)
-        if needles is None:
-            needles = _os_needles(term)
-        if needles is None:
-            continue
-        raw = _raw_needles(needles.texts)
-        if raw is not None:
-            add(raw, _group_rank(raw, needles.fields))
+        options = needle_options(term, usable, edges=keys)
+        if not options:
+            os_needles = _os_needles(term)
+            options = [os_needles] if os_needles is not None else []
+        for needles in options:
+            raw = _raw_needles(needles.texts)
+            if raw is not None:
+                add(raw, _group_rank(raw, needles.fields))
     if keys:
         for name in dict.fromkeys(filter(None, map(_required_field, terms))):
             part = _key_part(name)
@@ -158,7 +166,7 @@ def _os_needles(term: ast.Expr) -> Needles | None:
 
 
 _OS_FIELD = "host.os.type"
-GROUPS = 4
+GROUPS = 6
 """Groups kept per stage: more reject a few more lines and cost a test per line with a hit."""
 _SHORT = 5
 """Needles shorter than this are in many lines (`exe`, `cmd`): their groups rank lower."""
@@ -258,6 +266,7 @@ def _conditions(rules: Sequence[CompiledRule]) -> Iterator[ast.Expr]:
             yield body.until.query.condition
 
 
+@lru_cache(maxsize=4096)  # the options of a stage's terms share their texts
 def _raw_needles(texts: frozenset[str]) -> Group | None:
     """The line needles of a stage's term; None when one needle has no usable run; the empty
     group when every needle is beyond ASCII (only lines that always pass can hold one).

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from connector.detection.eql.compiler import compile_condition
 from connector.detection.eql.patterns import lucene_regex
 from connector.detection.literal_pass import CACHE_CHARACTERS, LiteralPass
-from connector.detection.needles import _regex_run, needles_of
+from connector.detection.needles import _regex_run, needle_options, needles_of
 from tests.detection.conditions import condition as parse_condition
 
 
@@ -146,3 +146,42 @@ def test_the_literal_pass_cache_stays_bounded_and_exact() -> None:
     assert len(literals._cache) < CACHE_CHARACTERS // long
     assert literals.found({"process.args": "x -Enc y"}) == {number}
     assert literals.found({"process.args": "x -Enc y"}) == {number}  # now from the cache
+
+
+def test_needle_options_offer_every_branch_pairing() -> None:
+    """`(a and b) or (c and d)`: any pairing of one term of each branch is necessary."""
+    text = (
+        '(process.name : "aaa.exe" and process.args : "*bbbb*") or '
+        '(file.name : "ccc.txt" and file.path : "*dddd*")'
+    )
+    options = needle_options(parse_condition(text))
+    assert {frozenset(o.texts) for o in options} == {
+        frozenset({"aaa.exe", "ccc.txt"}),
+        frozenset({"aaa.exe", "dddd"}),
+        frozenset({"bbbb", "ccc.txt"}),
+        frozenset({"bbbb", "dddd"}),
+    }
+    assert needle_options(parse_condition('process.name : "aaa.exe" or process.pid == 4')) == []
+    assert len(needle_options(parse_condition(text), limit=2)) == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    patterns=st.lists(_PATTERNS, min_size=4, max_size=4),
+    value=_VALUES,
+    other=_VALUES,
+)
+def test_every_needle_option_is_carried_by_a_matching_event(
+    patterns: list[str], value: object, other: object
+) -> None:
+    """Each option alone is necessary: an event the condition accepts carries one of its texts."""
+    quoted = ['"' + p.replace("\\", "\\\\").replace('"', "") + '"' for p in patterns]
+    text = f"(f : {quoted[0]} and g : {quoted[1]}) or (f like~ {quoted[2]} and g == {quoted[3]})"
+    condition = parse_condition(text)
+    event = {"f": value, "g": other}
+    if not compile_condition(condition).fn(event):
+        return
+    values = [v for v in (value, other) for v in (v if isinstance(v, list) else [v])]
+    folded = [v.casefold() for v in values if isinstance(v, str)]
+    for option in needle_options(condition):
+        assert any(t in v for t in option.texts for v in folded), (text, option)

@@ -68,8 +68,8 @@ def test_a_term_only_texts_beyond_ascii_can_satisfy_rejects_every_plain_line() -
     assert test(b'{"file.name":"a\\u202eexe.txt"}')
 
 
-def test_an_or_takes_the_selective_field_of_each_branch() -> None:
-    """Inside an `or`, each branch gives the needles of its selective fields, not
+def test_an_or_offers_the_selective_fields_of_each_branch() -> None:
+    """Inside an `or`, a group pairs the selective fields' needles of the branches, not only
     `event.category == "process"` (which every process line holds)."""
     text = (
         '(event.category == "registry" and registry.path : "*\\\\Terminal Services\\\\Shadow")'
@@ -77,9 +77,9 @@ def test_an_or_takes_the_selective_field_of_each_branch() -> None:
     )
     test = stage_alternative(condition(text), ECS, keys=True)
     assert test is not None
-    needles = {n for group in test for n in group}
-    assert b'"process"' not in needles and b"process" not in needles
-    assert b'"rdpsaproxy.exe"' in needles
+    assert (b'"rdpsaproxy.exe"', b'\\\\terminal services\\\\shadow"') in test
+    assert Prefilter((test,))(b'{"event.category":["process"],"process.name":"RdpSaProxy.exe"}')
+    assert not Prefilter((test,))(b'{"event.category":["process"],"process.name":"x.exe"}')
 
 
 _TEXT = st.text(alphabet='abAB."\\/ \tßİKé\u202e', max_size=5)
