@@ -89,20 +89,39 @@ def build_alert(match: Match, *, created: datetime, console_url: str = "") -> di
         raise ValueError(f"match of rule {match.rule.rule_id!r} has no events")
     first = match.events[0]
     network = _network_event(match.events)
+    span = _Span(match.events)
     flat: dict[str, Any] = {}
     flat.update(_with_prefixes(first, _FIRST_EVENT_PREFIXES))
     if network is not None:
         flat.update(_with_prefixes(network, _NETWORK_PREFIXES))
-    flat.update(_event_fields(match, created))
+    flat.update(_event_fields(match, created, span))
     flat.update(_rule_fields(match.rule))
-    flat.update(_sequence_fields(match))
+    flat.update(_sequence_fields(match, span))
     flat.update(_sentinel_one_fields(first, console_url))
-    reason = reason_line(match)
+    reason = _reason_line(match, network, span)
     flat["message"] = flat["event.reason"] = reason
     doc = nest(flat)
     doc["threat"] = [_copy(entry) for entry in match.rule.threat]
     doc["tags"] = list(match.rule.tags)
     return doc
+
+
+class _Span:
+    """The first and last matched events' times, read once per alert: `start`/`end` (None
+    when unusable), and in epoch ms."""
+
+    __slots__ = ("end", "end_ms", "start", "start_ms")
+
+    def __init__(self, events: tuple[Event, ...]) -> None:
+        self.start, self.end = _timestamp(events[0]), _timestamp(events[-1])
+        self.start_ms = to_epoch_ms(self.start) if self.start is not None else None
+        self.end_ms = to_epoch_ms(self.end) if self.end is not None else None
+
+    def gap_seconds(self) -> float:
+        """Seconds from the first to the last matched event (0.0 when unknown or single)."""
+        if self.start_ms is None or self.end_ms is None:
+            return 0.0
+        return (self.end_ms - self.start_ms) / 1000.0
 
 
 def _with_prefixes(event: Event, prefixes: tuple[str, ...]) -> dict[str, Any]:
@@ -143,20 +162,20 @@ def _timestamp(event: Event) -> datetime | None:
     return to_datetime(event.get("@timestamp"))
 
 
-def _event_fields(match: Match, created: datetime) -> dict[str, Any]:
-    start, end = _timestamp(match.events[0]), _timestamp(match.events[-1])
+def _event_fields(match: Match, created: datetime, span: _Span) -> dict[str, Any]:
+    end = format_utc(span.end) if span.end is not None else None
     fields: dict[str, Any] = {
-        "@timestamp": format_utc(end or created),
+        "@timestamp": end if end is not None else format_utc(created),
         "event.kind": "alert",
         "event.id": alert_id(match),
         "event.created": format_utc(created),
         "event.risk_score": match.rule.risk_score,
     }
-    if start is not None and end is not None:
-        fields["event.start"] = format_utc(start)
-        fields["event.end"] = format_utc(end)
+    if span.start is not None and span.start_ms is not None and span.end_ms is not None:
+        fields["event.start"] = format_utc(span.start)
+        fields["event.end"] = end
         # ECS event.duration is in nanoseconds; ms precision is all the events carry.
-        fields["event.duration"] = (to_epoch_ms(end) - to_epoch_ms(start)) * 1_000_000
+        fields["event.duration"] = (span.end_ms - span.start_ms) * 1_000_000
     return fields
 
 
@@ -181,20 +200,12 @@ def _rule_fields(rule: Rule) -> dict[str, Any]:
     return fields
 
 
-def _sequence_fields(match: Match) -> dict[str, Any]:
+def _sequence_fields(match: Match, span: _Span) -> dict[str, Any]:
     return {
         "sequence.join_key": list(match.join_key),
         "sequence.events": [nest(event) for event in match.events],
-        "sequence.gap_s": _gap_seconds(match.events),
+        "sequence.gap_s": span.gap_seconds(),
     }
-
-
-def _gap_seconds(events: tuple[Event, ...]) -> float:
-    """Seconds from the first to the last matched event (0.0 when unknown or single)."""
-    start, end = _timestamp(events[0]), _timestamp(events[-1])
-    if start is None or end is None:
-        return 0.0
-    return (to_epoch_ms(end) - to_epoch_ms(start)) / 1000.0
 
 
 def _sentinel_one_fields(first: Event, console_url: str) -> dict[str, Any]:
@@ -230,6 +241,10 @@ def reason_line(match: Match) -> str:
     `cmd.exe /c … started by WINWORD.EXE on WS-0042 connected to 203.0.113.9:443 within 4.2 s`.
     Control characters and line breaks become single spaces: this is a summary line.
     """
+    return _reason_line(match, _network_event(match.events), _Span(match.events))
+
+
+def _reason_line(match: Match, network: Event | None, span: _Span) -> str:
     first = match.events[0]
     parts = [_subject(first, match.rule)]
     parent = first.get("process.parent.name")
@@ -237,9 +252,9 @@ def reason_line(match: Match) -> str:
         parts.append(f"started by {_clean(str(parent))}")
     if first.get("host.name"):
         parts.append(f"on {_clean(str(first['host.name']))}")
-    parts.extend(_network_phrase(match.events))
+    parts.extend(_network_phrase(len(match.events), network))
     if len(match.events) > 1:
-        parts.append(f"within {_gap_seconds(match.events):.1f} s")
+        parts.append(f"within {span.gap_seconds():.1f} s")
     return " ".join(parts)
 
 
@@ -250,10 +265,10 @@ def _subject(first: Event, rule: Rule) -> str:
     return _shorten(_clean(str(text)), _REASON_SUBJECT_CHARS)
 
 
-def _network_phrase(events: tuple[Event, ...]) -> list[str]:
-    network = _network_event(events)
+def _network_phrase(count: int, network: Event | None) -> list[str]:
+    """`network` is the first network event of the `count` matched events (None: none)."""
     if network is None:
-        return [f"followed by {len(events) - 1} more event(s)"] if len(events) > 1 else []
+        return [f"followed by {count - 1} more event(s)"] if count > 1 else []
     address = network.get("destination.ip") or network.get("destination.address")
     if not address:
         return []
