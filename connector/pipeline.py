@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
+
+import orjson
 
 from connector.alerts import build_alert
 from connector.config import Config, PollConfig
@@ -43,8 +46,37 @@ log = logging.getLogger(__name__)
 
 
 def dumps(document: Any) -> str:
-    """Compact JSON, UTF-8 kept as is (one JSON Lines record)."""
+    """Compact JSON, UTF-8 kept as is (one JSON Lines record): exactly the text of
+    `json.dumps(document, separators=(",", ":"), ensure_ascii=False)`, and its errors.
+
+    orjson writes the same text ~8× faster for JSON data (str keys, str, int up to 64 bits,
+    float, bool, None, list, tuple, dict) except for floats that `json` writes with an
+    exponent (|x| < 1e-4 or ≥ 1e16) or as NaN/Infinity: orjson's text for those always holds
+    `e+`/`e-` before a digit, `0.0000` or `null`, so any output holding one of these is made
+    again with `json` (so are the rare texts that merely contain one). What orjson refuses
+    (other key types, subclasses, big integers, lone surrogates, deep nesting, cycles,
+    dates, dataclasses) goes to `json` too. The one difference left: an `Enum` or `UUID`
+    value, which `json` refuses (TypeError) and orjson encodes; no alert holds one (alerts
+    are built from parsed JSON, TOML and YAML data)."""
+    try:
+        text = orjson.dumps(document, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return _json_dumps(document)  # json decides: it writes these, or raises its error
+    if b"null" in text or b"0.0000" in text or _EXPONENT.search(text):
+        return _json_dumps(document)
+    return text.decode()
+
+
+def _json_dumps(document: Any) -> str:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+_ORJSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+_EXPONENT = re.compile(rb"e[-+][0-9]")
 
 
 def event_ms(event: Event) -> int | None:
