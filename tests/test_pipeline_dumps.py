@@ -98,7 +98,7 @@ def _deep(levels: int) -> list[Any]:
         {"k": _Text("v"), _Text("key"): 1},
         collections.namedtuple("Pair", "a b")(1, 2),
         collections.OrderedDict(b=1, a=2),
-        {1: "a", None: "b", 2.5: "c", True: "d"},
+        {1: "a", None: "b", 2.5: "c", False: "d"},
         [math.nan, math.inf, -math.inf],
         2**64,
         -(2**63) - 1,
