@@ -84,6 +84,9 @@ class _Text(str):
     pass
 
 
+_Pair = collections.namedtuple("_Pair", "a b")  # a tuple subclass: json writes a list
+
+
 def _deep(levels: int) -> list[Any]:
     value: list[Any] = []
     for _ in range(levels):
@@ -96,7 +99,7 @@ def _deep(levels: int) -> list[Any]:
     [
         _Level.HIGH,
         {"k": _Text("v"), _Text("key"): 1},
-        collections.namedtuple("Pair", "a b")(1, 2),
+        _Pair(1, 2),
         collections.OrderedDict(b=1, a=2),
         {1: "a", None: "b", 2.5: "c", False: "d"},
         [math.nan, math.inf, -math.inf],
