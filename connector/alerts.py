@@ -125,7 +125,11 @@ class _Span:
 
 
 def _with_prefixes(event: Event, prefixes: tuple[str, ...]) -> dict[str, Any]:
-    return {k: _copy(v) for k, v in event.items() if k.startswith(prefixes)}
+    return {
+        k: v if v.__class__ in _IMMUTABLE else _copy(v)
+        for k, v in event.items()
+        if k.startswith(prefixes)
+    }
 
 
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
@@ -133,14 +137,18 @@ _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 def _copy(value: Any) -> Any:
     """A deep copy of a JSON value (the alert must not share lists with the event or the
-    rule): `copy.deepcopy` without its memo, for what events and rules hold."""
+    rule): `copy.deepcopy` without its memo, for what events and rules hold. Immutable
+    items are taken as they are without a call (most items of a list or dict are)."""
     kind = value.__class__
     if kind in _IMMUTABLE:
         return value
     if kind is list:
-        return [_copy(item) for item in value]
+        return [item if item.__class__ in _IMMUTABLE else _copy(item) for item in value]
     if kind is dict:
-        return {key: _copy(item) for key, item in value.items()}
+        return {
+            key: item if item.__class__ in _IMMUTABLE else _copy(item)
+            for key, item in value.items()
+        }
     return copy.deepcopy(value)
 
 

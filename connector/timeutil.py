@@ -100,8 +100,12 @@ def _from_number(number: float) -> datetime | None:
 
 
 def format_utc(moment: datetime) -> str:
-    """ISO 8601 UTC with millisecond precision and a `Z`."""
+    """ISO 8601 UTC with millisecond precision and a `Z` (milliseconds truncated).
+
+    Years before 1000 keep the platform's `strftime` form (glibc: no zero padding)."""
     moment = moment.astimezone(UTC)
+    if moment.year >= 1000:  # isoformat pads the year to 4 digits; strftime's %Y agrees here
+        return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

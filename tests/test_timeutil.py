@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connector.timeutil import (
     Window,
@@ -80,3 +82,26 @@ def test_windows_split_and_halve() -> None:
     assert left.end == right.start == NOW + timedelta(milliseconds=500)
     with pytest.raises(ValueError):
         Window(NOW, NOW - timedelta(seconds=1))
+
+
+def _strftime_form(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(2, 1, 1),
+        max_value=datetime(9998, 12, 31),
+        timezones=st.one_of(
+            st.just(UTC),
+            st.integers(-23 * 60, 23 * 60).map(lambda m: timezone(timedelta(minutes=m))),
+        ),
+    )
+)
+def test_format_utc_is_the_strftime_form_for_every_year(moment: datetime) -> None:
+    assert format_utc(moment) == _strftime_form(moment)
+    assert format_utc(moment.replace(microsecond=999_999)) == _strftime_form(
+        moment.replace(microsecond=999_999)
+    ), "milliseconds truncated, never rounded up"

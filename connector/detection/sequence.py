@@ -147,7 +147,7 @@ class SequenceMatcher:
                 self._evict(order.popleft())
             if order is not None and not order:
                 del self._lanes[name]
-        if len(self._order) > 2 * self.pending_count + 1024:
+        if len(self._order) > 1024 and len(self._order) > 2 * self.pending_count + 1024:
             # Expiry works on the lane queues; drop the creation-order queue's dead entries
             # too, or it would keep every completed or expired sequence (and its events).
             self._order = deque(p for p in self._order if self._is_live(p))

@@ -312,6 +312,10 @@ def join_keys(stage: Stage, event: Event) -> list[tuple[Any, ...]]:
 
 def _hashable(value: Any) -> Any:
     # Join keys are dict keys and JSON values; anything else becomes its text.
-    if value is None or isinstance(value, str | int | float | bool):
+    if value.__class__ in _JSON_SCALARS or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""The exact types `_hashable` keeps without the slower isinstance test (subclasses too)."""
