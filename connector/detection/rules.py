@@ -135,7 +135,7 @@ def _file_rules(file: Path, cache: RuleCache, skipped: list[str]) -> list[Rule]:
             cache.put(file, rule)
         return [rule]
     usable = []
-    for outcome in sigma_outcomes(file):
+    for outcome in _cached_sigma_outcomes(file, cache):
         if outcome.error:
             raise RuleError(f"{outcome.rule.name}: {outcome.error}", source=str(file))
         if outcome.skipped:
@@ -148,14 +148,42 @@ def _file_rules(file: Path, cache: RuleCache, skipped: list[str]) -> list[Rule]:
     return usable
 
 
-def sigma_outcomes(file: Path) -> list[Converted]:
-    """Every document of a Sigma file converted (cached); RuleError if it cannot be read."""
+def _cached_sigma_outcomes(file: Path, cache: RuleCache) -> list[Converted]:
+    """`sigma_outcomes(file)`, its usable rules compiled; from the rule cache when it holds
+    them for the file's current conversion key (then nothing is read, parsed or compiled)."""
+    from connector.detection.sigma.cache import conversion_key  # noqa: PLC0415 - lazy
+
+    data = _read_bytes(file)
+    key = conversion_key(file, data)
+    outcomes = cache.get_sigma(file, key)
+    if outcomes is None:
+        outcomes = sigma_outcomes(file, data=data, key=key)
+        for outcome in outcomes:
+            if not (outcome.error or outcome.skipped):
+                compile_rule(outcome.rule)  # as the engine will; the cache then keeps it
+        cache.put_sigma(file, key, outcomes)
+    return outcomes
+
+
+def sigma_outcomes(
+    file: Path, *, data: bytes | None = None, key: str | None = None
+) -> list[Converted]:
+    """Every document of a Sigma file converted (cached); RuleError if it cannot be read.
+    `data` and `key`: the file's bytes and conversion key, when the caller has them."""
     from connector.detection.sigma.cache import load_sigma_file  # noqa: PLC0415 - lazy
     from connector.mapping.catalog import mapped_fields  # noqa: PLC0415 - lazy
 
     try:
-        return load_sigma_file(file, mapped_fields())
+        content = _read_bytes(file) if data is None else data
+        return load_sigma_file(file, mapped_fields, data=content, key=key)
     except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"cannot read rule file: {exc}", source=str(file)) from exc
+
+
+def _read_bytes(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as exc:
         raise RuleError(f"cannot read rule file: {exc}", source=str(file)) from exc
 
 

@@ -152,3 +152,83 @@ def test_the_cache_is_per_python_bytecode_version(monkeypatch: pytest.MonkeyPatc
     before = rule_cache._code_key()
     monkeypatch.setattr(importlib.util, "MAGIC_NUMBER", b"\x00\x00\r\n")
     assert rule_cache._code_key() != before
+
+
+SIGMAHQ = FIXTURES / "sigmahq-windows" / "rules"
+
+
+def _sigma_files() -> list[Path]:
+    """A few dozen SigmaHQ files: usable, skipped and correlation outcomes among them."""
+    return rules_module.rule_files(False, [SIGMAHQ])[::40]
+
+
+def test_sigma_rules_load_the_second_time_without_conversion_parsing_or_compiling(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connector.detection.engine import Engine  # noqa: PLC0415
+    from connector.detection.sigma import cache as sigma_cache  # noqa: PLC0415
+    from connector.mapping import catalog  # noqa: PLC0415
+
+    files = _sigma_files()
+    first = load_rules(builtin=False, paths=files)
+    assert len(first) > 20
+    fresh = Engine(first).compiled
+    _forbid_parsing(monkeypatch)
+    _forbid_compiling(monkeypatch)
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError("a cached Sigma file was read from the conversion cache")
+
+    monkeypatch.setattr(sigma_cache, "load_sigma_file", refuse)
+    monkeypatch.setattr(catalog, "mapped_fields", refuse)
+    second = load_rules(builtin=False, paths=files)
+    assert second == first
+    assert [_shape(c) for c in Engine(second).compiled] == [_shape(c) for c in fresh]
+
+
+_SIGMA = """
+title: NAME
+id: 11111111-1111-1111-1111-111111111111
+logsource: {category: process_creation, product: windows}
+detection:
+  sel: {Image|endswith: '\\\\cmd.exe'}
+  condition: sel
+"""
+
+
+def test_an_edited_sigma_file_is_converted_again(cache_dir: Path, tmp_path: Path) -> None:
+    rule_file = tmp_path / "rule.yml"
+    rule_file.write_text(_SIGMA.replace("NAME", "before"), encoding="utf-8")
+    assert load_rules(builtin=False, paths=[rule_file])[0].name == "before"
+    rule_file.write_text(_SIGMA.replace("NAME", "after"), encoding="utf-8")
+    (rule,) = load_rules(builtin=False, paths=[rule_file])
+    assert rule.name == "after"
+    from connector.detection.engine import Engine  # noqa: PLC0415
+
+    assert Engine([rule]).compiled[0].rule == rule
+
+
+def test_the_conversion_key_follows_the_mapping_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog of mapped fields is not in the key, the code it comes from is."""
+    import shutil  # noqa: PLC0415
+
+    from connector.detection.sigma import cache as sigma_cache  # noqa: PLC0415
+
+    rule_file = tmp_path / "rule.yml"
+    data = _SIGMA.encode()
+    before = sigma_cache.conversion_key(rule_file, data)
+    copy = tmp_path / "connector"
+    shutil.copytree(sigma_cache._CONNECTOR / "mapping", copy / "mapping")
+    shutil.copy(sigma_cache._CONNECTOR / "ecsutil.py", copy / "ecsutil.py")
+    monkeypatch.setattr(sigma_cache, "_CONNECTOR", copy)
+    sigma_cache._mapping_digest.cache_clear()
+    try:
+        assert sigma_cache.conversion_key(rule_file, data) == before
+        with (copy / "mapping" / "tables.py").open("a", encoding="utf-8") as handle:
+            handle.write("\n# changed\n")
+        sigma_cache._mapping_digest.cache_clear()
+        assert sigma_cache.conversion_key(rule_file, data) != before
+    finally:
+        sigma_cache._mapping_digest.cache_clear()
