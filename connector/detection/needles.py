@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from connector.detection.anchors import string_constants
 from connector.detection.eql import ast
 from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
+from connector.detection.eql.regex_runs import required_runs
 
 __all__ = ["Needles", "needle_options", "needles_of"]
 
@@ -272,142 +273,13 @@ def _regex_runs(patterns: tuple[ast.Expr, ...], fold: bool) -> list[str] | None:
     return runs
 
 
-_QUANTIFIER = re.compile(r"[*+?]|\{(\d*)(?:,\d*)?\}")
 _SAFE_FOLDED = frozenset("".join(map(chr, range(128))).replace("i", "").replace("I", ""))
 
 
 def _regex_run(pattern: str, fold: bool) -> str | None:
-    """The longest run of characters every full match of `pattern` holds in a row, or None
-    when it finds none it is sure of (it gives up on any construct it does not know)."""
-    scan = _RunScan(pattern, fold)
-    try:
-        return scan.longest()
-    except _Unsure:
-        return None
-
-
-class _Unsure(Exception):
-    """A construct `_RunScan` does not know: no run is claimed."""
-
-
-class _RunScan:
-    """One pass over a regex; per open group, the runs found so far and whether it has `|`.
-
-    A run ends at anything that is not one known character; a group's runs count only when
-    it has no alternation and is not optional (`(...)?`, `(...)*`, `(...){0,n}`)."""
-
-    def __init__(self, pattern: str, fold: bool) -> None:
-        self.pattern = pattern
-        self.fold = fold
-        self.groups: list[tuple[list[str], bool]] = [([], False)]
-        self.run: list[str] = []
-        self.i = 0
-
-    def longest(self) -> str | None:
-        while self.i < len(self.pattern):
-            char = self.pattern[self.i]
-            self.i += 1
-            self._step(char)
-        self._flush()
-        if len(self.groups) != 1 or self.groups[0][1]:
-            return None
-        runs = [r for r in self.groups[0][0] if len(r) >= MIN_LENGTH or not r.isascii()]
-        return max(runs, key=len) if runs else None
-
-    def _step(self, char: str) -> None:
-        if char == "\\" and self.i < len(self.pattern):
-            escaped = self.pattern[self.i]
-            self.i += 1
-            if escaped.isascii() and escaped.isalnum():
-                self._break()  # a class (`\s`), an anchor or a code: no one known character
-            else:
-                self._literal(escaped)
-        elif char == "[":
-            self._flush()
-            self.i = _class_end(self.pattern, self.i)
-            if self.i < 0:
-                raise _Unsure
-            self._break()
-        elif char == "(":
-            self._flush()
-            self.groups.append(([], False))
-        elif char == ")":
-            self._close()
-        elif char == "|":
-            self._flush()
-            self.groups[-1] = (self.groups[-1][0], True)
-        elif char == ".":
-            self._break()
-        elif char in "*+?{":
-            raise _Unsure  # a quantifier with nothing before it
-        else:
-            self._literal(char)
-
-    def _flush(self) -> None:
-        if self.run:
-            self.groups[-1][0].append("".join(self.run))
-            self.run.clear()
-
-    def _break(self) -> None:
-        """End the run at something that is not one known character (and its quantifier)."""
-        self._flush()
-        self.i = _past_quantifier(self.pattern, self.i)
-
-    def _close(self) -> None:
-        self._flush()
-        if len(self.groups) == 1:
-            raise _Unsure
-        inner, alternation = self.groups.pop()
-        quantifier = _QUANTIFIER.match(self.pattern, self.i)
-        optional = quantifier is not None and _optional(quantifier)
-        if quantifier is not None:
-            self.i = _skip_lazy(self.pattern, quantifier.end())
-        if not (alternation or optional):
-            self.groups[-1][0].extend(inner)
-
-    def _literal(self, char: str) -> None:
-        unsure = self.fold and char not in _SAFE_FOLDED  # see the module docstring
-        quantifier = _QUANTIFIER.match(self.pattern, self.i)
-        if quantifier is None:
-            if unsure:
-                self._flush()
-            else:
-                self.run.append(char)
-            return
-        # `x*` / `x?`: x may be absent; `x+`: present, but the run cannot go past it.
-        if not (_optional(quantifier) or unsure):
-            self.run.append(char)
-        self._flush()
-        self.i = _skip_lazy(self.pattern, quantifier.end())
-
-
-def _past_quantifier(pattern: str, i: int) -> int:
-    """Past a quantifier (and its lazy mark) at `i`, if there is one."""
-    quantifier = _QUANTIFIER.match(pattern, i)
-    return i if quantifier is None else _skip_lazy(pattern, quantifier.end())
-
-
-def _optional(quantifier: re.Match[str]) -> bool:
-    text = quantifier.group(0)
-    return text in ("*", "?") or (text.startswith("{") and quantifier.group(1) in ("", "0"))
-
-
-def _skip_lazy(pattern: str, i: int) -> int:
-    """Past a lazy (`*?`) or possessive (`*+`) mark after a quantifier."""
-    return i + 1 if pattern[i : i + 1] in ("?", "+") else i
-
-
-def _class_end(pattern: str, i: int) -> int:
-    """The index after the `]` closing the class opened before `i` (-1: never closed)."""
-    if pattern[i : i + 1] == "^":
-        i += 1
-    if pattern[i : i + 1] == "]":
-        i += 1  # a `]` first in a class is a member
-    while i < len(pattern):
-        if pattern[i] == "\\":
-            i += 2
-            continue
-        if pattern[i] == "]":
-            return i + 1
-        i += 1
-    return -1
+    """The longest run of characters every full match of `pattern` holds in a row (at least
+    `MIN_LENGTH` long unless it has a character beyond ASCII), or None when it finds none it
+    is sure of."""
+    runs = required_runs(pattern, _SAFE_FOLDED if fold else None)
+    kept = [r for r in runs or () if len(r) >= MIN_LENGTH or not r.isascii()]
+    return max(kept, key=len) if kept else None
