@@ -189,3 +189,26 @@ def test_split_user(raw: str, expected: tuple[str | None, str]) -> None:
 )
 def test_trim_quotes(raw: str, expected: str) -> None:
     assert trim_quotes(raw) == expected
+
+
+_MAX_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+@settings(max_examples=500)
+@given(st.one_of(st.integers(0, _MAX_SECOND), st.sampled_from([0, 59, 60, 3599, 3600, 86_399,
+       86_400, 951_782_400, 951_868_799, _MAX_SECOND])))  # fmt: skip
+def test_the_second_prefix_is_gmtime_s(seconds: int) -> None:
+    """The cached `YYYY-MM-DDTHH:MM:SS.` (date per day, clock from the second of the day)
+    equals `time.gmtime`'s, on a miss and on a hit."""
+    import time  # noqa: PLC0415
+
+    from connector.mapping import values  # noqa: PLC0415
+
+    parts = time.gmtime(seconds)
+    expected = (
+        f"{parts.tm_year:04d}-{parts.tm_mon:02d}-{parts.tm_mday:02d}"
+        f"T{parts.tm_hour:02d}:{parts.tm_min:02d}:{parts.tm_sec:02d}."
+    )
+    values._SECOND_PREFIX.pop(seconds, None)
+    assert values._second_prefix(seconds) == expected
+    assert to_timestamp(seconds * 1000 + 7) == expected + "007Z"
