@@ -127,9 +127,12 @@ needles; 1: field names; 2: short needles; 3: unselective fields; 4: `host.os.*`
 
 
 def ranked_groups(
-    condition: ast.Expr, usable: FieldFilter, *, keys: bool = False
+    condition: ast.Expr, usable: FieldFilter, *, keys: bool = False, category: str | None = None
 ) -> list[tuple[Rank, Group]]:
-    """Every group of `stage_alternative`, best first, with its rank."""
+    """Every group of `stage_alternative`, best first, with its rank. With `keys` (ECS
+    lines) and the stage's event `category` (`process where`: the engine runs the stage only
+    for events whose `event.category` is, or lists, exactly "process"), the category's value
+    between quotes is a group too, ranked with the unselective values."""
     terms = condition.terms if isinstance(condition, ast.And) else (condition,)
     groups: dict[Group, Rank] = {}
 
@@ -145,6 +148,8 @@ def ranked_groups(
             raw = _raw_needles(needles.texts)
             if raw is not None:
                 add(raw, _group_rank(raw, needles.fields))
+    if keys and category is not None and category.isascii():
+        add((b'"' + as_json(category.lower()) + b'"',), (3, 1, -len(category) - 2))
     if keys:
         for name in dict.fromkeys(filter(None, map(_required_field, terms))):
             part = _key_part(name)

@@ -79,7 +79,10 @@ def replay_filter(rules: Sequence[CompiledRule], shape: Shape) -> ReplayFilter:
     alternatives: list[Alternative] = []
     joins: list[JoinSpec] = []
     for number, compiled in enumerate(rules):
-        ranked = [ranked_groups(c, usable, keys=keys) for c in _stage_conditions(compiled)]
+        ranked = [
+            ranked_groups(condition, usable, keys=keys, category=category)
+            for category, condition in _stage_queries(compiled)
+        ]
         tests = [tuple(g for _, g in r[:GROUPS]) or None for r in ranked]
         root = _root(compiled, ranked, usable)
         if root is None:
@@ -101,15 +104,15 @@ def replay_filter(rules: Sequence[CompiledRule], shape: Shape) -> ReplayFilter:
     return ReplayFilter(Prefilter(tuple(dict.fromkeys(alternatives)), descriptions), tuple(joins))
 
 
-def _stage_conditions(compiled: CompiledRule) -> list[ast.Expr]:
-    """The conditions of `compiled.stages` in their order, then `until`'s."""
+def _stage_queries(compiled: CompiledRule) -> list[tuple[str | None, ast.Expr]]:
+    """The event category and condition of `compiled.stages` in their order, then `until`'s."""
     body = compiled.query.body
     if isinstance(body, ast.EventQuery):
-        return [body.condition]
-    conditions = [stage.query.condition for stage in body.stages]  # one per `stages` item
+        return [(body.category, body.condition)]
+    queries = [stage.query for stage in body.stages]  # one per `stages` item
     if body.until is not None:
-        conditions.append(body.until.query.condition)
-    return conditions
+        queries.append(body.until.query)
+    return [(query.category, query.condition) for query in queries]
 
 
 def _root(

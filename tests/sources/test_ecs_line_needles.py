@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from connector.detection.eql.compiler import compile_condition
 from connector.detection.needles import EDGE, needles_of
 from connector.mapping.ecs_input import from_ecs
-from connector.sources.literal_prefilter import field_filter, stage_alternative
+from connector.sources.literal_prefilter import field_filter, ranked_groups, stage_alternative
 from connector.sources.query import Prefilter
 from tests.detection.conditions import condition
 
@@ -164,3 +164,16 @@ def test_a_line_whose_event_the_stage_matches_passes_its_test(
         return  # no needle: every line passes
     for line in _lines(record):
         assert test(line), (text, line)
+
+
+def test_a_stage_of_a_category_needs_that_category_between_quotes() -> None:
+    """`process where not process.name : "x.exe"` has no needle of its own; the engine runs it
+    only for events whose `event.category` is (or lists) "process"."""
+    cond = condition('host.os.type == "windows" and not process.name : "x.exe"')
+    ranked = ranked_groups(cond, ECS, keys=True, category="process")
+    test = Prefilter((tuple(group for _, group in ranked),))
+    assert (b'"process"',) in [group for _, group in ranked]
+    assert test(b'{"event.category":["process"],"host.os.type":"windows"}')
+    assert test(b'{"event": {"category": "Process"}, "host": {"os": {"type": "windows"}}}')
+    assert not test(b'{"event.category":["network"],"host.os.type":"windows","process.pid":4}')
+    assert ranked_groups(cond, ECS, keys=False, category="process") == ranked_groups(cond, ECS)
