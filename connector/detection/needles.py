@@ -23,11 +23,11 @@ the folded literal once folded. Only string constants count (a string never equa
 in EQL). Texts shorter than `MIN_LENGTH` and fields shared by nearly every event are
 ignored: `host.os.type : "windows"` restricts nothing.
 
-With `edges=True` (the raw-line prefilter of ECS lines, where every string value stands
-whole between quotes), a text also says where it stands in the value: `EDGE` before it
-when the value starts with it (an exact value, a pattern without a leading wildcard,
-`startswith`), after it when the value ends with it. An exact text may then be shorter
-(`"/c"`), and the ranking prefers selective fields' needles over unselective ones.
+With `edges=True` (`needle_options`, for the raw-line prefilter of ECS lines, where every
+string value stands whole between quotes), a text also says where it stands in the value:
+`EDGE` before it when the value starts with it (an exact value, a pattern without a leading
+wildcard, `startswith`), after it when the value ends with it. An exact text may then be
+shorter (`"/c"`), and the ranking prefers selective fields' needles over unselective ones.
 
 A regex gives a needle only from characters every match must contain in that order
 (`_regex_run`: not inside an alternation, an optional group or a class); with `regex~` only
@@ -77,7 +77,6 @@ def needles_of(
     skip: str | None = None,
     *,
     selective_only: bool = True,
-    edges: bool = False,
 ) -> Needles | None:
     """The best needles of a stage condition, or None when it has none.
 
@@ -87,8 +86,7 @@ def needles_of(
     `selective_only=False` lets the unselective fields (`host.os.type`, `event.type`, ...) give
     needles too: still necessary, rarely useful (the raw-line prefilter's last resort); an
     `and` then prefers the needles of selective fields, and texts beyond ASCII (which a
-    plain ASCII line cannot hold) most. `edges=True` marks texts with `EDGE` (module
-    docstring)."""
+    plain ASCII line cannot hold) most."""
 
     def allowed(name: str) -> bool:
         return (_selective(name) or not selective_only) and (usable is None or usable(name))
@@ -100,7 +98,7 @@ def needles_of(
             return None
         condition = ast.And(kept) if len(kept) > 1 else kept[0]
     rank = _rank if selective_only else _prefilter_rank
-    return _needles(condition, allowed, rank, edges)
+    return _needles(condition, allowed, rank)
 
 
 def _selective(name: str) -> bool:
@@ -110,16 +108,16 @@ def _selective(name: str) -> bool:
 Rank = Callable[["Needles"], tuple[int, ...]]
 
 
-def _needles(node: ast.Expr, usable: FieldFilter, rank: Rank, edges: bool) -> Needles | None:
+def _needles(node: ast.Expr, usable: FieldFilter, rank: Rank) -> Needles | None:
     if isinstance(node, ast.And):
-        found = [n for n in (_needles(t, usable, rank, edges) for t in node.terms) if n]
+        found = [n for n in (_needles(t, usable, rank) for t in node.terms) if n is not None]
         return min(found, key=rank) if found else None
     if isinstance(node, ast.Or):
-        branches = [_needles(t, usable, rank, edges) for t in node.terms]
+        branches = [_needles(t, usable, rank) for t in node.terms]
         if not branches or any(b is None for b in branches):
             return None
         return _union([b for b in branches if b is not None])
-    return _leaf(node, usable, edges)
+    return _leaf(node, usable, edges=False)
 
 
 def _leaf(node: ast.Expr, usable: FieldFilter, edges: bool) -> Needles | None:

@@ -21,7 +21,7 @@ and always passes). A stage without usable needles makes the prefilter pass ever
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 from connector.detection.eql import ast
@@ -51,11 +51,11 @@ __all__ = [
     "Rank",
     "as_json",
     "field_filter",
-    "group_rank",
     "literal_prefilter",
     "ranked_groups",
     "raw_run",
     "stage_alternative",
+    "stage_queries",
     "verbatim_fields",
 ]
 
@@ -86,7 +86,7 @@ def literal_prefilter(rules: Sequence[CompiledRule], shape: Shape) -> Prefilter:
     module docstring)."""
     usable = field_filter(shape)
     alternatives: list[Alternative] = []
-    for condition in _conditions(rules):
+    for condition in (c for compiled in rules for _, c in stage_queries(compiled)):
         alternative = stage_alternative(condition, usable)
         if alternative is None:
             return Prefilter.everything()
@@ -190,7 +190,7 @@ def _group_rank(group: Group, fields: frozenset[str]) -> Rank:
         tier = 2
     else:
         tier = 0
-    return (tier, *group_rank(group))
+    return (tier, len(group), -min(len(n) for n in group))
 
 
 _DERIVED = frozenset({"process.args_count", "process.parent.args_count"})
@@ -249,26 +249,20 @@ _LAST_FIELDS = frozenset({"host.os.type", "host.os.family", "host.os.platform", 
 """Fields that hold the same value in nearly every line of a fleet: their needles go last."""
 
 
-def group_rank(group: Group) -> tuple[int, int]:
-    """Smaller is better: few needles, then long ones (the empty group first)."""
-    return (len(group), -min(len(n) for n in group)) if group else (0, 0)
-
-
 def _ecs_field(name: str) -> bool:
     return name not in _REWRITTEN_ECS
 
 
-def _conditions(rules: Sequence[CompiledRule]) -> Iterator[ast.Expr]:
-    """Every stage condition, `until` included (an until event cancels sequences)."""
-    for compiled in rules:
-        body = compiled.query.body
-        if isinstance(body, ast.EventQuery):
-            yield body.condition
-            continue
-        for stage in body.stages:
-            yield stage.query.condition
-        if body.until is not None:
-            yield body.until.query.condition
+def stage_queries(compiled: CompiledRule) -> list[tuple[str | None, ast.Expr]]:
+    """The event category and condition of `compiled.stages` in their order, then `until`'s
+    (an until event cancels sequences)."""
+    body = compiled.query.body
+    if isinstance(body, ast.EventQuery):
+        return [(body.category, body.condition)]
+    queries = [stage.query for stage in body.stages]  # one per `stages` item
+    if body.until is not None:
+        queries.append(body.until.query)
+    return [(query.category, query.condition) for query in queries]
 
 
 @lru_cache(maxsize=4096)  # the options of a stage's terms share their texts

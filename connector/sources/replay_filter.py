@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.detection.engine import Candidate
-from connector.detection.eql import ast
 from connector.detection.model import Event
 from connector.detection.needles import FieldFilter
 from connector.detection.program import CompiledRule, KeyField, Stage
@@ -37,6 +36,7 @@ from connector.sources.literal_prefilter import (
     field_filter,
     ranked_groups,
     raw_run,
+    stage_queries,
 )
 from connector.sources.query import Alternative, Group, Prefilter
 
@@ -81,7 +81,7 @@ def replay_filter(rules: Sequence[CompiledRule], shape: Shape) -> ReplayFilter:
     for number, compiled in enumerate(rules):
         ranked = [
             ranked_groups(condition, usable, keys=keys, category=category)
-            for category, condition in _stage_queries(compiled)
+            for category, condition in stage_queries(compiled)
         ]
         tests = [tuple(g for _, g in r[:GROUPS]) or None for r in ranked]
         root = _root(compiled, ranked, usable)
@@ -102,17 +102,6 @@ def replay_filter(rules: Sequence[CompiledRule], shape: Shape) -> ReplayFilter:
     if any(not alternative for alternative in alternatives):
         return ReplayFilter(Prefilter.everything(), ())  # one pass takes every line anyway
     return ReplayFilter(Prefilter(tuple(dict.fromkeys(alternatives)), descriptions), tuple(joins))
-
-
-def _stage_queries(compiled: CompiledRule) -> list[tuple[str | None, ast.Expr]]:
-    """The event category and condition of `compiled.stages` in their order, then `until`'s."""
-    body = compiled.query.body
-    if isinstance(body, ast.EventQuery):
-        return [(body.category, body.condition)]
-    queries = [stage.query for stage in body.stages]  # one per `stages` item
-    if body.until is not None:
-        queries.append(body.until.query)
-    return [(query.category, query.condition) for query in queries]
 
 
 def _root(

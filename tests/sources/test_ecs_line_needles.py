@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.detection.eql.compiler import compile_condition
-from connector.detection.needles import EDGE, needles_of
+from connector.detection.needles import EDGE, needle_options, needles_of
 from connector.mapping.ecs_input import from_ecs
 from connector.sources.literal_prefilter import field_filter, ranked_groups, stage_alternative
 from connector.sources.query import Prefilter
@@ -43,8 +43,8 @@ def _test(text: str) -> Prefilter | None:
     ],
 )
 def test_edges_mark_where_a_text_stands_in_the_value(text: str, expected: set[str] | None) -> None:
-    found = needles_of(condition(text), selective_only=False, edges=True)
-    assert (None if found is None else set(found.texts)) == expected
+    found = needle_options(condition(text), edges=True)  # one term: one option or none
+    assert (set(found[0].texts) if found else None) == expected
     plain = needles_of(condition(text), selective_only=False)  # the engine's: no marks
     assert plain is None or not any(EDGE in t for t in plain.texts)
 
