@@ -114,7 +114,7 @@ def stage_alternative(
     `GROUPS` are kept, ranked: selective fields' groups with long needles; then, with
     `keys=True` (ECS lines, which hold every field under its own name), for a term that needs
     a field to have a value (`dns.question.name != null`, `process.parent.pid == 4`), the
-    longest uncommon part of the field's name; then selective groups with short needles
+    uncommon parts of the field's name, each a group; then selective groups with short needles
     (`exe`); then the unselective fields' (`event.type == "creation"`, which may well be rare);
     `host.os.type` and the like last (but `"linux"` is rare in a Windows fleet)."""
     ranked = ranked_groups(condition, usable, keys=keys)
@@ -152,9 +152,9 @@ def ranked_groups(
         add((b'"' + as_json(category.lower()) + b'"',), (3, 1, -len(category) - 2))
     if keys:
         for name in dict.fromkeys(filter(None, map(_required_field, terms))):
-            part = _key_part(name)
-            if part is not None and usable(name):
-                add((part,), (1, 1, -len(part)))
+            if usable(name):
+                for part in _key_parts(name):
+                    add((part,), (1, 1, -len(part)))
     return sorted((rank, group) for group, rank in groups.items())
 
 
@@ -228,17 +228,19 @@ def _required_field(term: ast.Expr) -> str | None:
 _FIELD_FUNCTIONS = frozenset({"startswith", "endswith", "stringcontains", "wildcard", "cidrmatch"})
 
 
-def _key_part(name: str) -> bytes | None:
-    """The longest part of a field name, as the line holds it (None for a derived field or
-    a name without a part of three characters)."""
+def _key_parts(name: str) -> list[bytes]:
+    """The parts of a field name a line holding the field holds, as it holds them: each is
+    necessary, flat (`"destination.address"`) or nested (`{"destination": {"address": …}}`).
+    None for a derived field; parts shorter than three characters or in nearly every line
+    are left out."""
     if name in _DERIVED or name.startswith("?"):
-        return None
-    parts = [
-        p.lower()
-        for p in name.split(".")
-        if _KEY_PART.fullmatch(p.lower()) and p.lower() not in _COMMON_PARTS
+        return []
+    parts = (p.lower() for p in name.split("."))
+    return [
+        p.encode("ascii")
+        for p in dict.fromkeys(parts)
+        if _KEY_PART.fullmatch(p) and p not in _COMMON_PARTS
     ]
-    return max(parts, key=len).encode("ascii") if parts else None
 
 
 _COMMON_PARTS = frozenset(

@@ -119,11 +119,13 @@ def test_os_needles_on_cloud_funnel_lines_are_the_raw_os_names(
 
 
 def test_field_names_are_needles_only_for_ecs_lines() -> None:
-    """`dns.question.name != null` needs the key `question` in an ECS line; not on Cloud
-    Funnel lines, whose keys have other names."""
+    """`dns.question.name != null` needs the keys `dns` and `question` in an ECS line (not
+    `name`: nearly every line has one); not on Cloud Funnel lines, whose keys have other
+    names."""
     needs = condition("dns.question.name != null and destination.port == 53")
     test = stage_alternative(needs, field_filter("ecs"), keys=True)
-    assert test is not None and set(test) == {(b"question",), (b"destination",)}
+    expected = {(b"question",), (b"dns",), (b"destination",), (b"port",)}
+    assert test is not None and set(test) == expected
     assert stage_alternative(needs, field_filter("cloud-funnel")) is None
 
 

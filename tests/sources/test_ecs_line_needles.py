@@ -177,3 +177,22 @@ def test_a_stage_of_a_category_needs_that_category_between_quotes() -> None:
     assert test(b'{"event": {"category": "Process"}, "host": {"os": {"type": "windows"}}}')
     assert not test(b'{"event.category":["network"],"host.os.type":"windows","process.pid":4}')
     assert ranked_groups(cond, ECS, keys=False, category="process") == ranked_groups(cond, ECS)
+
+
+def test_every_part_of_a_required_field_name_is_a_group() -> None:
+    """`destination.address : "*"` needs the field, so a line holds both `destination` and
+    `address` (flat or nested); `destination` alone is in every network line, `address`
+    may be in none."""
+    cond = condition('destination.port == 88 and destination.address : "*"')
+    groups = [group for _, group in ranked_groups(cond, ECS, keys=True)]
+    assert (b"destination",) in groups
+    assert (b"address",) in groups
+    test = Prefilter((tuple(groups),))
+    assert not test(b'{"destination.ip":"10.0.0.1","destination.port":88}')
+    assert test(b'{"destination.address":"dc01","destination.port":88}')
+    assert test(b'{"destination": {"address": "DC01", "port": 88}}')
+    # a derived field (the intake may add it) gives no group; parts under three characters
+    # (`pe`) or in nearly every line (`process`) give none either
+    assert ranked_groups(condition("process.args_count > 2"), ECS, keys=True) == []
+    parts = [g for _, g in ranked_groups(condition("process.pe.imphash != null"), ECS, keys=True)]
+    assert parts == [(b"imphash",)]
