@@ -24,7 +24,9 @@ in EQL). Texts shorter than `MIN_LENGTH` and fields shared by nearly every event
 ignored: `host.os.type : "windows"` restricts nothing.
 
 With `edges=True` (`needle_options`, for the raw-line prefilter of ECS lines, where every
-string value stands whole between quotes), a text also says where it stands in the value:
+value stands as JSON wrote it), an integer a field must equal is a needle too (`NUMBER`:
+values pass through the ECS intake unchanged, and a string never equals a number), and a
+text also says where it stands in the value:
 `EDGE` before it when the value starts with it (an exact value, a pattern without a leading
 wildcard, `startswith`), after it when the value ends with it. An exact text may then be
 shorter (`"/c"`), and the ranking prefers selective fields' needles over unselective ones.
@@ -46,8 +48,12 @@ from connector.detection.eql import ast
 from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
 from connector.detection.eql.regex_runs import required_runs
 
-__all__ = ["Needles", "needle_options", "needles_of"]
+__all__ = ["EDGE", "NUMBER", "Needles", "needle_options", "needles_of"]
 
+NUMBER = "\x01"
+"""With `edges=True`: the text after it is an integer the field must equal as a JSON number
+(`destination.port == 88`, `in (25, 587)`, `: 9389`); `literal_prefilter` turns it into the
+number's delimited forms (`query.number_needles`)."""
 EDGE = "\x00"
 """With `edges=True`: the value starts (before the text) or ends (after it) here. No text
 holds it (a needle with NUL is refused)."""
@@ -171,8 +177,8 @@ def _too_short(text: str) -> bool:
     """ASCII texts shorter than `MIN_LENGTH`, but for an exact value (`EDGE` on both sides)
     of two characters or more."""
     bare = text.strip(EDGE)
-    if not bare.isascii():
-        return False
+    if not bare.isascii() or text.startswith(NUMBER):
+        return False  # a number's needles hold its delimiters (`query.number_needles`)
     if len(bare) >= MIN_LENGTH:
         return False
     return not (len(bare) >= 2 and text.startswith(EDGE) and text.endswith(EDGE))
@@ -219,10 +225,17 @@ def _texts(node: ast.Expr, edges: bool) -> list[str] | None:
     if isinstance(node, ast.Compare):
         literal = node.right if isinstance(node.right, ast.Literal) else node.left
         value = literal.value if isinstance(literal, ast.Literal) else None
+        number = _number_text(value) if edges else None
+        if number is not None:
+            return [number]
         return [both + value.casefold() + both] if isinstance(value, str) else None
     if isinstance(node, ast.In):
+        if edges:
+            return _exact_or_numbers(node.options, both)
         return _exact(node.options, (both, both))
     if isinstance(node, ast.StringMatch):
+        if edges and node.operator != "regex":
+            return _runs_or_numbers(node.patterns)
         if node.operator == "regex":
             return _regex_runs(node.patterns, node.case_insensitive)
         return _runs(node.patterns, edges)
@@ -233,6 +246,56 @@ def _texts(node: ast.Expr, edges: bool) -> list[str] | None:
             sides = {"startswith": (both, ""), "endswith": ("", both)}
             return _exact(node.args[1:], sides.get(node.name, ("", "")))
     return None
+
+
+def _number_text(value: object) -> str | None:
+    """`NUMBER` and the integer a value equal to `value` must be, if it must be one (a float
+    constant with a fraction only equals floats: no needle)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float):
+        if not value.is_integer():
+            return None
+        value = int(value)
+    return NUMBER + str(value)
+
+
+def _exact_or_numbers(options: tuple[ast.Expr, ...], both: str) -> list[str] | None:
+    """`in`'s needles with `edges`: strings between quotes, integers as `NUMBER` texts."""
+    texts = []
+    for option in options:
+        value = option.value if isinstance(option, ast.Literal) else None
+        number = _number_text(value)
+        if number is not None:
+            texts.append(number)
+        elif isinstance(value, str):
+            texts.append(both + value.casefold() + both)
+        else:
+            return None
+    return texts
+
+
+def _runs_or_numbers(patterns: tuple[ast.Expr, ...]) -> list[str] | None:
+    """`:`/`like` needles with `edges`: a number pattern equals numbers only (`_runs` for
+    the strings)."""
+    strings = tuple(p for p in patterns if not _number_pattern(p))
+    runs = _runs(strings, True) if strings else []
+    if runs is None:
+        return None
+    numbers = [
+        _number_text(p.value) for p in patterns if isinstance(p, ast.Literal) and _number_pattern(p)
+    ]
+    if any(n is None for n in numbers):
+        return None
+    return runs + [n for n in numbers if n is not None]
+
+
+def _number_pattern(pattern: ast.Expr) -> bool:
+    return (
+        isinstance(pattern, ast.Literal)
+        and isinstance(pattern.value, int | float)
+        and not isinstance(pattern.value, bool)
+    )
 
 
 def _exact(options: tuple[ast.Expr, ...], sides: tuple[str, str]) -> list[str] | None:

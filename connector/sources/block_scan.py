@@ -12,9 +12,10 @@ passing lines are found without a Python step per line:
    key needle found starts (a small `Prefilter` per key, made once), unless one of them
    has no other group (the hit is then the answer).
 
-So the lines chosen are exactly those `Prefilter.passes_lowered` accepts; the work grows
-with the hits, not with the lines. Blocks that are not plain return None and go the line by
-line way (ndjson.py), which handles the forced and shapeless lines.
+So the lines chosen are exactly those `Prefilter.passes_lowered` accepts, and, when the
+prefilter holds number needles, those with an `ODD_NUMBER` (found by one more Hyperscan
+scan); the work grows with the hits, not with the lines. Blocks that are not plain return
+None and go the line by line way (ndjson.py), which handles the forced and shapeless lines.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ from collections.abc import Callable
 from itertools import accumulate, repeat
 from operator import add
 
-from connector.sources.query import HIDING_ESCAPE, Alternative, Prefilter
+from connector.sources.query import (
+    HIDING_ESCAPE,
+    ODD_NUMBER_PATTERNS,
+    Alternative,
+    Prefilter,
+)
 
 __all__ = ["BlockScanner"]
 
@@ -60,10 +66,11 @@ class BlockScanner:
             if any(not rest for rest in others):
                 self._rests.append(None)
             else:
-                self._rests.append(shared.setdefault(others, Prefilter(others)))
+                self._rests.append(shared.setdefault(others, Prefilter(others, automaton=False)))
         self._tests: list[Callable[[bytes], bool] | None] = [None] * len(rests)
         self._few = len(self._keys) <= _FIND_UP_TO
         self._hits = self._found if self._few else _hyperscan(self._keys)
+        self._odd = _hyperscan(ODD_NUMBER_PATTERNS, literal=False) if prefilter.numbers else None
 
     def _found(self, lowered: bytes) -> list[tuple[int, int]]:
         """Where a key needle ends in `lowered` and which, in order: `bytes.find` per needle
@@ -98,7 +105,8 @@ class BlockScanner:
 
     def _chosen(self, block: bytes, lines: list[bytes]) -> list[int]:
         """The indexes of the lines of `block` (split at `\\n` into `lines`, lower-cased or
-        not) that pass the needle test."""
+        not) that pass the needle test, or that hold an odd number when it has number
+        needles."""
         # `bytes.find` needs the block lower-cased; Hyperscan ignores ASCII case itself, and
         # only the lines it hits are lower-cased, for their tests.
         searched = block.lower() if self._few else block
@@ -130,14 +138,20 @@ class BlockScanner:
                 chosen.append(index)
             else:
                 tried.add(key)
+        if self._odd is not None:
+            odd = {bisect_right(starts, end) - 1 for end, _ in self._odd(block)}
+            if odd:
+                return sorted(odd.union(chosen))
         return chosen
 
 
-def _hyperscan(keys: tuple[bytes, ...]) -> Callable[[bytes], list[tuple[int, int]]]:
+def _hyperscan(
+    keys: tuple[bytes, ...], *, literal: bool = True
+) -> Callable[[bytes], list[tuple[int, int]]]:
     """`(end, key number)` of every occurrence of `keys` in a block, ASCII case ignored, in
     order, found by one Hyperscan scan (SIMD literal matching: about 11x faster than an
     Aho-Corasick walk in `pyahocorasick` over the 1,221 key needles of the 408 Elastic rules,
-    and the block needs no lower-casing)."""
+    and the block needs no lower-casing). With `literal=False` the keys are regexes."""
     import hyperscan  # noqa: PLC0415 - only a scan with many key needles needs it
 
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
@@ -145,7 +159,7 @@ def _hyperscan(keys: tuple[bytes, ...]) -> Callable[[bytes], list[tuple[int, int
         expressions=list(keys),
         ids=list(range(len(keys))),
         flags=hyperscan.HS_FLAG_CASELESS,
-        literal=True,
+        literal=literal,
     )
     scratch = hyperscan.Scratch(database)
 

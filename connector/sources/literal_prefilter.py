@@ -29,6 +29,7 @@ from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
 from connector.detection.needles import (
     EDGE,
     MIN_LENGTH,
+    NUMBER,
     FieldFilter,
     Needles,
     needle_options,
@@ -44,7 +45,13 @@ from connector.mapping.tables import (
 )
 from connector.mapping.values import OS_TYPES
 from connector.sources.base import Shape
-from connector.sources.query import Alternative, Group, Prefilter
+from connector.sources.query import (
+    Alternative,
+    Group,
+    Prefilter,
+    is_number_needle,
+    number_needles,
+)
 
 __all__ = [
     "GROUPS",
@@ -182,6 +189,9 @@ def _group_rank(group: Group, fields: frozenset[str]) -> Rank:
     hold the term) is best."""
     if not group:
         return (-1, 0, 0)
+    if all(map(is_number_needle, group)):  # delimited: rarer than their length says
+        digits = min(len(n.strip(b":[], ")) for n in group)
+        return (0 if digits >= 3 else 1, len(group), -digits)
     if fields & _LAST_FIELDS:
         tier = 4
     elif fields & UNSELECTIVE_FIELDS:
@@ -276,6 +286,9 @@ def _raw_needles(texts: frozenset[str]) -> Group | None:
     string, so the line holds it with a `"` on that side (`"cmd.exe"` for an exact value)."""
     raw: list[bytes] = []
     for text in sorted(texts):
+        if text.startswith(NUMBER):  # an integer: its delimited forms (lines with odd ones pass)
+            raw.extend(number_needles(int(text[1:])))
+            continue
         bare = text.strip(EDGE)
         if not bare.isascii():
             continue  # a line holding it always passes

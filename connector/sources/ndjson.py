@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import repeat
 
 from connector.sources.block_scan import BlockScanner
-from connector.sources.query import HIDING_ESCAPE, Prefilter
+from connector.sources.query import HIDING_ESCAPE, ODD_NUMBER, Prefilter
 
 __all__ = [
     "GZIP_MAGIC",
@@ -215,7 +215,7 @@ class PrefilteredLines:
             if scanned is not None:  # a plain block: scanned whole (block_scan.py)
                 found, count = scanned
                 if self.exclude is not None:
-                    taken = self.exclude.passes_lowered
+                    taken = self._taken
                     found = [(i, line) for i, line in found if not taken(line.lower())]
                     self.taken += len(found)
                 else:
@@ -227,6 +227,13 @@ class PrefilteredLines:
             lowered = block_lines(block.lower())
             yield from self._block(block, lowered, number)
             number += len(lowered)
+
+    def _taken(self, low: bytes) -> bool:
+        """Whether a first pass with prefilter `exclude` took this plain lower-cased line."""
+        assert self.exclude is not None
+        if self.exclude.numbers and ODD_NUMBER.search(low) is not None:
+            return True
+        return self.exclude.passes_lowered(low)
 
     def _order(self, lowered: list[bytes]) -> None:
         sample = lowered[: self._SAMPLE_LINES]
@@ -249,12 +256,16 @@ class PrefilteredLines:
             self._order(lowered)
         assert self._ordered is not None
         if self._scanner is not None:  # one scan of the block, as for plain blocks
-            chosen = self._scanner.needle_lines(block, lowered)
+            chosen = self._scanner.needle_lines(block, lowered)  # odd numbers included
         else:
             chosen = self._ordered.select_lowered(lowered)
+            if self._ordered.numbers:
+                odd = (i for i, low in enumerate(lowered) if ODD_NUMBER.search(low))
+                chosen = sorted(set(chosen).union(odd))
+        # Lines every pass takes, whatever its prefilter:
         forced = _forced_lines(block, lowered) | _shapeless_lines(block, lowered)
         if self.exclude is not None:  # a second pass: only lines the first one left
-            taken = self.exclude.passes_lowered
+            taken = self._taken
             chosen = [i for i in chosen if i not in forced and not taken(lowered[i])]
             self.taken += sum(1 for i in chosen if lowered[i].strip())
         elif forced:

@@ -16,7 +16,7 @@ from connector.sources import ndjson
 from connector.sources.block_scan import BlockScanner
 from connector.sources.literal_prefilter import field_filter, raw_run, stage_alternative
 from connector.sources.ndjson import PrefilteredLines, iter_blocks
-from connector.sources.query import Prefilter, _expression
+from connector.sources.query import Prefilter, _expression, number_needles
 from tests.detection.conditions import condition
 
 # Values full of what JSON escapes: backslashes (Windows paths), quotes, slashes, controls.
@@ -120,11 +120,11 @@ def test_os_needles_on_cloud_funnel_lines_are_the_raw_os_names(
 
 def test_field_names_are_needles_only_for_ecs_lines() -> None:
     """`dns.question.name != null` needs the keys `dns` and `question` in an ECS line (not
-    `name`: nearly every line has one); not on Cloud Funnel lines, whose keys have other
-    names."""
+    `name`: nearly every line has one), and `destination.port == 53` the number; not on Cloud
+    Funnel lines, whose keys have other names (and values the mapping may convert)."""
     needs = condition("dns.question.name != null and destination.port == 53")
     test = stage_alternative(needs, field_filter("ecs"), keys=True)
-    expected = {(b"question",), (b"dns",), (b"destination",), (b"port",)}
+    expected = {(b"question",), (b"dns",), (b"destination",), (b"port",), number_needles(53)}
     assert test is not None and set(test) == expected
     assert stage_alternative(needs, field_filter("cloud-funnel")) is None
 
