@@ -1,42 +1,36 @@
-"""The prefilter over a whole block of NDJSON lines at once: one automaton scan per block.
+"""The prefilter over a whole block of NDJSON lines at once: one Hyperscan scan per block.
 
 `PrefilteredLines` (ndjson.py) asks this module first. For a block that is plain — pure
 ASCII, no `\\u` or `\\/` escape, every line shaped like a JSON object (`{…}`, no blank line) — the
-passing lines are found without a Python step per line:
+passing lines are found without a Python step per line, and without splitting the block:
 
-1. the block is searched for the *key needles* (lower-cased and `bytes.find` for a few,
-   else one Hyperscan scan ignoring ASCII case): for each alternative of the prefilter,
-   the needles of one of its groups. A passing line satisfies some alternative, so it holds
-   one of that alternative's key needles: lines without a hit are ruled out;
+1. one Hyperscan scan, ignoring ASCII case, finds the *key needles* and the escapes: for
+   each alternative of the prefilter, the needles of one of its groups. A passing line
+   satisfies some alternative, so it holds one of that alternative's key needles: lines
+   without a hit are ruled out, and never cut out of the block;
 2. a line with a hit is then tested against the other groups of the alternatives that the
    key needle found starts (a small `Prefilter` per key, made once), unless one of them
    has no other group (the hit is then the answer).
 
 So the lines chosen are exactly those `Prefilter.passes_lowered` accepts, and, when the
-prefilter holds number needles, those with an `ODD_NUMBER` (found by one more Hyperscan
-scan); the work grows with the hits, not with the lines. Blocks that are not plain return
-None and go the line by line way (ndjson.py), which handles the forced and shapeless lines.
+prefilter holds number needles, those with an `ODD_NUMBER` (found by one more scan); the
+work grows with the hits, not with the lines. Blocks that are not plain return None and go
+the line by line way (ndjson.py), which handles the forced and shapeless lines.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Callable
-from itertools import accumulate, repeat
-from operator import add
+from collections.abc import Callable, Iterable
 
-from connector.sources.query import (
-    HIDING_ESCAPE,
-    ODD_NUMBER_PATTERNS,
-    Alternative,
-    Prefilter,
-)
+from connector.sources.query import ODD_NUMBER_PATTERNS, Alternative, Prefilter
 
 __all__ = ["BlockScanner"]
 
-_FIND_UP_TO = 8
-"""Up to this many key needles, one `bytes.find` pass each; beyond, one automaton walk."""
-_ESCAPE = HIDING_ESCAPE.search
+_IRREGULAR = (rb"\\u", rb"\\/", rb"\n[^{]", rb"[^}\r]\n", rb"[^}]\r\n")
+"""What makes a pure ASCII block that starts with `{` and ends with `}` not plain:
+`query.HIDING_ESCAPE`'s two escapes (case kept: `C:\\\\Users` holds none), a line that
+does not start with `{`, or does not end with `}` (or `}\r`)."""
+Hits = Callable[[bytes], list[tuple[int, int]]]
 
 
 class BlockScanner:
@@ -68,32 +62,27 @@ class BlockScanner:
             else:
                 self._rests.append(shared.setdefault(others, Prefilter(others, automaton=False)))
         self._tests: list[Callable[[bytes], bool] | None] = [None] * len(rests)
-        self._few = len(self._keys) <= _FIND_UP_TO
-        self._hits = self._found if self._few else _hyperscan(self._keys)
+        self._hits = _hyperscan(self._keys)
+        self._irregular = _irregular()
         self._odd = _hyperscan(ODD_NUMBER_PATTERNS, literal=False) if prefilter.numbers else None
-
-    def _found(self, lowered: bytes) -> list[tuple[int, int]]:
-        """Where a key needle ends in `lowered` and which, in order: `bytes.find` per needle
-        (a fast C search) beats an automaton walk over the block while there are only a few."""
-        ends: list[tuple[int, int]] = []
-        for number, key in enumerate(self._keys):
-            at = lowered.find(key)
-            while at >= 0:
-                ends.append((at + len(key) - 1, number))
-                at = lowered.find(key, at + 1)
-        ends.sort()
-        return ends
 
     def select(self, block: bytes) -> tuple[list[tuple[int, bytes]], int] | None:
         """For a plain block: the passing lines as (index in the block, line without
         `\\r\\n`), and the number of lines in the block. None when the block is not plain."""
-        lines = _plain_lines(block)
-        if lines is None:
+        if (
+            not block.isascii()
+            or block[:1] != b"{"
+            or not block.endswith((b"}\n", b"}\r\n", b"}", b"}\r"))
+            or self._irregular(block)
+        ):
             return None
+        count = block.count(b"\n") + (block[-1:] != b"\n")
         if self.empty:
-            return [], len(lines)
-        chosen = self._chosen(block, lines)
-        return [(index, lines[index].removesuffix(b"\r")) for index in chosen], len(lines)
+            return [], count
+        chosen = self._chosen(block, self._hits(block))
+        return [
+            (index, block[start:stop].removesuffix(b"\r")) for index, start, stop in chosen
+        ], count
 
     def needle_lines(self, block: bytes, lowered: list[bytes]) -> list[int]:
         """For any block: the indexes of its lines (`lowered`: the lower-cased block split at
@@ -101,32 +90,32 @@ class BlockScanner:
         escape and shape conditions are the caller's (`ndjson.PrefilteredLines`)."""
         if self.empty:
             return []
-        return self._chosen(block, lowered)
+        return [index for index, _, _ in self._chosen(block, self._hits(block))]
 
-    def _chosen(self, block: bytes, lines: list[bytes]) -> list[int]:
-        """The indexes of the lines of `block` (split at `\\n` into `lines`, lower-cased or
-        not) that pass the needle test, or that hold an odd number when it has number
-        needles."""
-        # `bytes.find` needs the block lower-cased; Hyperscan ignores ASCII case itself, and
-        # only the lines it hits are lower-cased, for their tests.
-        searched = block.lower() if self._few else block
-        # Where each line starts: the lengths before it plus one line break per line.
-        starts = list(map(add, accumulate(map(len, lines), initial=0), range(len(lines) + 1)))
-        chosen: list[int] = []
+    def _chosen(self, block: bytes, hits: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+        """(index, start, end) in `block` of the lines that pass the needle test, or that hold
+        an odd number when it has number needles, in order; `hits` are the key hits."""
+        chosen: list[tuple[int, int, int]] = []
         tests = self._tests
-        done = -1  # the last line taken: its later hits are skipped
+        find, rfind, count = block.find, block.rfind, block.count
+        size = len(block)
+        index = 0  # the index of the line starting at `start`
+        start = stop = 0  # the current line: block[start:stop]; none yet
+        taken = False  # the current line is chosen: its later hits are skipped
         tried: set[int] = set()  # the keys whose test failed on the current line
-        line_of = -1
         low = b""
-        for end, key in self._hits(searched):
-            index = bisect_right(starts, end) - 1
-            if index <= done:
-                continue
-            if index != line_of:
-                line_of = index
+        for end, key in hits:
+            if end >= stop:  # a hit on a later line
+                line = rfind(b"\n", stop, end) + 1
+                index += count(b"\n", start, line)
+                start = line
+                stop = find(b"\n", end)
+                if stop < 0:
+                    stop = size
+                taken = False
                 tried.clear()
-                low = lines[index].lower()
-            elif key in tried:
+                low = block[start:stop].lower()
+            elif taken or key in tried:
                 continue
             test = tests[key]
             if test is None:
@@ -134,25 +123,71 @@ class BlockScanner:
                 if rest is not None:
                     test = tests[key] = rest.passes_lowered
             if test is None or test(low):
-                done = index
-                chosen.append(index)
+                taken = True
+                chosen.append((index, start, stop))
             else:
                 tried.add(key)
         if self._odd is not None:
-            odd = {bisect_right(starts, end) - 1 for end, _ in self._odd(block)}
+            odd = _lines_at(block, (end for end, _ in self._odd(block)))
             if odd:
-                return sorted(odd.union(chosen))
+                return sorted(set(chosen).union(odd))
         return chosen
 
 
-def _hyperscan(
-    keys: tuple[bytes, ...], *, literal: bool = True
-) -> Callable[[bytes], list[tuple[int, int]]]:
+def _lines_at(block: bytes, ends: Iterable[int]) -> list[tuple[int, int, int]]:
+    """(index, start, end) of the lines holding the offsets `ends` (ascending)."""
+    found: list[tuple[int, int, int]] = []
+    index = start = stop = 0
+    for end in ends:
+        if end < stop:
+            continue
+        line = block.rfind(b"\n", stop, end) + 1
+        index += block.count(b"\n", start, line)
+        start = line
+        stop = block.find(b"\n", end)
+        if stop < 0:
+            stop = len(block)
+        found.append((index, start, stop))
+    return found
+
+
+def _irregular() -> Callable[[bytes], bool]:
+    """Whether a block holds one of `_IRREGULAR`: one Hyperscan scan, each pattern reported
+    once (counting `}\\n{` and `\\n` with `bytes.count` cost three times as long)."""
+    global _IRREGULAR_SCAN  # noqa: PLW0603 - compiled once per process, on first use
+    if _IRREGULAR_SCAN is None:
+        import hyperscan  # noqa: PLC0415
+
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(
+            expressions=list(_IRREGULAR),
+            ids=list(range(len(_IRREGULAR))),
+            flags=hyperscan.HS_FLAG_SINGLEMATCH,
+        )
+        scratch = hyperscan.Scratch(database)
+
+        def irregular(block: bytes) -> bool:
+            found: list[int] = []
+
+            def on_match(number: int, start: int, end: int, flags: int, context: object) -> None:
+                found.append(number)
+
+            database.scan(block, match_event_handler=on_match, scratch=scratch)
+            return bool(found)
+
+        _IRREGULAR_SCAN = irregular
+    return _IRREGULAR_SCAN
+
+
+_IRREGULAR_SCAN: Callable[[bytes], bool] | None = None
+
+
+def _hyperscan(keys: tuple[bytes, ...], *, literal: bool = True) -> Hits:
     """`(end, key number)` of every occurrence of `keys` in a block, ASCII case ignored, in
     order, found by one Hyperscan scan (SIMD literal matching: about 11x faster than an
     Aho-Corasick walk in `pyahocorasick` over the 1,221 key needles of the 408 Elastic rules,
     and the block needs no lower-casing). With `literal=False` the keys are regexes."""
-    import hyperscan  # noqa: PLC0415 - only a scan with many key needles needs it
+    import hyperscan  # noqa: PLC0415 - only a replay's first pass needs it
 
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     database.compile(
@@ -175,22 +210,3 @@ def _hyperscan(
         return found
 
     return hits
-
-
-def _plain_lines(block: bytes) -> list[bytes] | None:
-    """The lines of a plain block (see the module docstring), else None. C-level passes
-    only: split, two counting `map`s and one regex search."""
-    if not block.isascii():
-        return None
-    lines = block.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()  # the block ends with a line break: no line after it
-    total = len(lines)
-    if (
-        not total
-        or sum(map(bytes.startswith, lines, repeat(b"{"))) != total
-        or sum(map(bytes.endswith, lines, repeat((b"}", b"}\r")))) != total
-        or _ESCAPE(block) is not None
-    ):
-        return None
-    return lines

@@ -183,8 +183,8 @@ def test_many_key_needles_give_exactly_the_passing_lines(
     cut: int,
     ascii_only: bool,
 ) -> None:
-    """Past `_FIND_UP_TO` key needles the block is scanned with Hyperscan (ASCII case
-    ignored, every overlapping occurrence), plain blocks and the others alike, and each hit
+    """The block is scanned with Hyperscan (ASCII case ignored, every overlapping
+    occurrence), plain blocks and the others alike, with many key needles, and each hit
     line is tested against the alternatives its key starts: exactly the lines the prefilter
     passes, in order, and the rest counted."""
     prefilter = Prefilter(alternatives)
@@ -198,7 +198,7 @@ def test_many_key_needles_give_exactly_the_passing_lines(
     assert selected.skipped == len(lines) - len(got)
 
 
-@pytest.mark.parametrize("padding", [0, 20])  # `bytes.find` for a few key needles, Hyperscan past
+@pytest.mark.parametrize("padding", [0, 20])  # a few key needles, and many
 def test_a_line_failing_one_keys_test_is_still_tested_for_the_next_key(padding: int) -> None:
     """`aaa` starts an alternative that also needs `zzz`; `bbb` one that needs nothing more. A
     line holding `aaa` then `bbb` fails the first and passes by the second."""
@@ -209,3 +209,27 @@ def test_a_line_failing_one_keys_test_is_still_tested_for_the_next_key(padding: 
     assert scanner.select(block) == ([(0, b'{"a":"AAA BBB"}'), (2, b'{"a":"bbb aaa zzz"}')], 4)
     lowered = block.lower().split(b"\n")[:-1]
     assert scanner.needle_lines(block, lowered) == [0, 2]
+
+
+@pytest.mark.parametrize("padding", [0, 20])
+@pytest.mark.parametrize(
+    "block",
+    [
+        b'{"a":"cmd.exe"}\r\n{"a":"x"}\r\n{"b":"CMD.EXE"}\r\n',
+        b'{"a":"x"}\n{"a":"cmd.exe"}',  # no line break after the last line
+        b'{"a":"cmd.exe"}\r\n{"a":"x"}\n{"a":"cmd.exe"}\r',
+        b'{"a":"cmd.exe"}',
+    ],
+)
+def test_plain_blocks_are_read_without_splitting_them(block: bytes, padding: int) -> None:
+    """Plain blocks, CRLF or not, with or without a last line break: the lines chosen and
+    counted are those of splitting the block and testing each line."""
+    filler = tuple(((b"pad%02d" % i,), (b"never",)) for i in range(padding))
+    prefilter = Prefilter((((b"cmd.exe",),), *filler))
+    lines = block.split(b"\n")
+    lines = lines[:-1] if lines[-1] == b"" else lines
+    expected = [(i, line.removesuffix(b"\r")) for i, line in enumerate(lines) if prefilter(line)]
+    assert BlockScanner(prefilter).select(block) == (expected, len(lines))
+    blank = block.replace(b"}", b"}\n\n", 1)  # a blank line after the first
+    for broken in (blank, b"\n" + block, block.replace(b"}", b"} ", 1)):
+        assert BlockScanner(prefilter).select(broken) is None  # a blank or shapeless line

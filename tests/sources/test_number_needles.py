@@ -125,8 +125,7 @@ def test_odd_numbers(line: bytes, odd: bool) -> None:
 
 
 def _prefilter(ports: list[int], padding: int) -> Prefilter:
-    """`(port in ports and "egress") or <padding alternatives>`: past 8 key needles the
-    blocks are scanned with Hyperscan, below with `bytes.find`."""
+    """`(port in ports and "egress") or <padding alternatives>` (many key needles or few)."""
     group = tuple(n for port in ports for n in number_needles(port))
     filler = tuple(((b"pad%02d" % i,), (b"never",)) for i in range(padding))
     return Prefilter(((group, (b'"egress"',)), *filler))
