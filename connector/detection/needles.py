@@ -46,14 +46,26 @@ from dataclasses import dataclass
 from connector.detection.anchors import string_constants
 from connector.detection.eql import ast
 from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
-from connector.detection.eql.regex_runs import required_runs
+from connector.detection.eql.regex_runs import required_runs, requires_beyond_ascii
+from connector.mapping.ecs_input import LIST_FIELDS
 
-__all__ = ["EDGE", "NUMBER", "Needles", "needle_options", "needles_of"]
+__all__ = ["EDGE", "KEYED", "NUMBER", "Needles", "needle_options", "needles_of"]
 
 NUMBER = "\x01"
 """With `edges=True`: the text after it is an integer the field must equal as a JSON number
 (`destination.port == 88`, `in (25, 587)`, `: 9389`); `literal_prefilter` turns it into the
-number's delimited forms (`query.number_needles`)."""
+number's delimited forms (`line_forms.number_needles`)."""
+KEYED = "\x02"
+"""With `edges=True`: `KEYED + field + KEYED + text`, a text the field's string value starts
+with (exact values, prefixes), looked for right after the field's key
+(`line_forms.keyed_needles`). Not for fields often written as lists (`_LISTED`): their values
+stand after a `[`, and every such line would pass."""
+_LISTED = LIST_FIELDS | {"event.action", "host.ip", "host.mac", "tags", "threat.tactic.name"}
+"""The intake's list fields, `event.action` (Elastic writes it as a one-element list) and
+other ECS fields that hold lists."""
+BEYOND_ASCII = "\x80"
+"""With `edges=True`: a text standing for "some character beyond ASCII" (a regex class of
+such characters); no plain line holds one, like any text beyond ASCII."""
 EDGE = "\x00"
 """With `edges=True`: the value starts (before the text) or ends (after it) here. No text
 holds it (a needle with NUL is refused)."""
@@ -134,7 +146,14 @@ def _leaf(node: ast.Expr, usable: FieldFilter, edges: bool) -> Needles | None:
     texts = _texts(node, edges)
     if not texts or any(_too_short(t) or EDGE in t.strip(EDGE) for t in texts):
         return None  # a short needle is in nearly every event: it would only cost time
+    if edges and subject not in _LISTED:
+        texts = [_keyed(subject, t) if t.startswith(EDGE) else t for t in texts]
     return Needles(frozenset({subject}), frozenset(texts))
+
+
+def _keyed(field: str, text: str) -> str:
+    """`text` (a value's start) marked as `field`'s (`KEYED`)."""
+    return KEYED + field + KEYED + text
 
 
 def needle_options(
@@ -178,7 +197,7 @@ def _too_short(text: str) -> bool:
     of two characters or more."""
     bare = text.strip(EDGE)
     if not bare.isascii() or text.startswith(NUMBER):
-        return False  # a number's needles hold its delimiters (`query.number_needles`)
+        return False  # a number's needles hold its delimiters (`line_forms.number_needles`)
     if len(bare) >= MIN_LENGTH:
         return False
     return not (len(bare) >= 2 and text.startswith(EDGE) and text.endswith(EDGE))
@@ -237,7 +256,7 @@ def _texts(node: ast.Expr, edges: bool) -> list[str] | None:
         if edges and node.operator != "regex":
             return _runs_or_numbers(node.patterns)
         if node.operator == "regex":
-            return _regex_runs(node.patterns, node.case_insensitive)
+            return _regex_runs(node.patterns, node.case_insensitive, edges)
         return _runs(node.patterns, edges)
     if isinstance(node, ast.FunctionCall):
         if node.name == "wildcard":
@@ -320,8 +339,11 @@ def _runs(patterns: tuple[ast.Expr, ...], edges: bool) -> list[str] | None:
     return texts
 
 
-def _regex_runs(patterns: tuple[ast.Expr, ...], fold: bool) -> list[str] | None:
-    """The longest required literal run of each Lucene regex (folded); None when one has none."""
+def _regex_runs(patterns: tuple[ast.Expr, ...], fold: bool, edges: bool) -> list[str] | None:
+    """The longest required literal run of each Lucene regex (folded); None when one has none.
+    With `edges` (raw lines), a regex without a run whose every match holds a character
+    beyond ASCII (`regex_runs.requires_beyond_ascii`) gives `BEYOND_ASCII`: only a line that
+    always passes can hold such a value."""
     values = string_constants(patterns)
     if values is None:
         return None
@@ -329,7 +351,9 @@ def _regex_runs(patterns: tuple[ast.Expr, ...], fold: bool) -> list[str] | None:
     for value in values:
         found = _regex_run(value, fold)
         if found is None:
-            return None
+            if not (edges and not fold and requires_beyond_ascii(value)):
+                return None
+            found = BEYOND_ASCII
         runs.append(found.casefold())
     return runs
 

@@ -13,7 +13,7 @@ passing lines are found without a Python step per line, and without splitting th
    has no other group (the hit is then the answer).
 
 So the lines chosen are exactly those `Prefilter.passes_lowered` accepts, and, when the
-prefilter holds number needles, those with an `ODD_NUMBER` (found by one more scan); the
+prefilter has forcing patterns (`line_forms.py`), those with one (found by one more scan); the
 work grows with the hits, not with the lines. Blocks that are not plain return None and go
 the line by line way (ndjson.py), which handles the forced and shapeless lines.
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from connector.sources.query import ODD_NUMBER_PATTERNS, Alternative, Prefilter
+from connector.sources.query import Alternative, Prefilter
 
 __all__ = ["BlockScanner"]
 
@@ -31,6 +31,12 @@ _IRREGULAR = (rb"\\u", rb"\\/", rb"\n[^{]", rb"[^}\r]\n", rb"[^}]\r\n")
 `query.HIDING_ESCAPE`'s two escapes (case kept: `C:\\\\Users` holds none), a line that
 does not start with `{`, or does not end with `}` (or `}\r`)."""
 Hits = Callable[[bytes], list[tuple[int, int]]]
+_MANY = 8
+"""A group of this many needles or more is tested after the smaller ones of its alternative
+(its needles are each an `in` test when the line fails)."""
+_WALK_FROM = 96
+"""A key's test of more needles than this walks an automaton over the line (~10 µs); fewer
+are `in` tests, which stop at the first needle found or group failed."""
 
 
 class BlockScanner:
@@ -56,15 +62,22 @@ class BlockScanner:
         shared: dict[tuple[Alternative, ...], Prefilter] = {}
         self._rests: list[Prefilter | None] = []
         for started in rests.values():
-            others = tuple(dict.fromkeys(started))
+            # Groups of many needles last: a line failing a one-needle group costs one `in`.
+            others = tuple(
+                tuple(sorted(rest, key=lambda group: len(group) >= _MANY))
+                for rest in dict.fromkeys(started)
+            )
             if any(not rest for rest in others):
                 self._rests.append(None)
             else:
-                self._rests.append(shared.setdefault(others, Prefilter(others, automaton=False)))
+                many = len({n for rest in others for group in rest for n in group}) > _WALK_FROM
+                test = shared.get(others) or Prefilter(others, automaton=many)
+                self._rests.append(shared.setdefault(others, test))
         self._tests: list[Callable[[bytes], bool] | None] = [None] * len(rests)
         self._hits = _hyperscan(self._keys)
         self._irregular = _irregular()
-        self._odd = _hyperscan(ODD_NUMBER_PATTERNS, literal=False) if prefilter.numbers else None
+        forcing = prefilter.forcing_patterns
+        self._odd = _hyperscan(forcing, literal=False) if forcing else None
 
     def select(self, block: bytes) -> tuple[list[tuple[int, bytes]], int] | None:
         """For a plain block: the passing lines as (index in the block, line without
@@ -94,7 +107,7 @@ class BlockScanner:
 
     def _chosen(self, block: bytes, hits: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
         """(index, start, end) in `block` of the lines that pass the needle test, or that hold
-        an odd number when it has number needles, in order; `hits` are the key hits."""
+        one of the prefilter's forcing patterns, in order; `hits` are the key hits."""
         chosen: list[tuple[int, int, int]] = []
         tests = self._tests
         find, rfind, count = block.find, block.rfind, block.count
@@ -151,6 +164,10 @@ def _lines_at(block: bytes, ends: Iterable[int]) -> list[tuple[int, int, int]]:
     return found
 
 
+def _no_hits(block: bytes) -> list[tuple[int, int]]:
+    return []
+
+
 def _irregular() -> Callable[[bytes], bool]:
     """Whether a block holds one of `_IRREGULAR`: one Hyperscan scan, each pattern reported
     once (counting `}\\n{` and `\\n` with `bytes.count` cost three times as long)."""
@@ -187,6 +204,8 @@ def _hyperscan(keys: tuple[bytes, ...], *, literal: bool = True) -> Hits:
     order, found by one Hyperscan scan (SIMD literal matching: about 11x faster than an
     Aho-Corasick walk in `pyahocorasick` over the 1,221 key needles of the 408 Elastic rules,
     and the block needs no lower-casing). With `literal=False` the keys are regexes."""
+    if not keys:  # Hyperscan compiles no empty database
+        return _no_hits
     import hyperscan  # noqa: PLC0415 - only a replay's first pass needs it
 
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)

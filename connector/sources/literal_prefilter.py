@@ -28,6 +28,7 @@ from connector.detection.eql import ast
 from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
 from connector.detection.needles import (
     EDGE,
+    KEYED,
     MIN_LENGTH,
     NUMBER,
     FieldFilter,
@@ -45,13 +46,8 @@ from connector.mapping.tables import (
 )
 from connector.mapping.values import OS_TYPES
 from connector.sources.base import Shape
-from connector.sources.query import (
-    Alternative,
-    Group,
-    Prefilter,
-    is_number_needle,
-    number_needles,
-)
+from connector.sources.line_forms import is_number_needle, keyed_needles, number_needles
+from connector.sources.query import Alternative, Group, Prefilter
 
 __all__ = [
     "GROUPS",
@@ -285,10 +281,14 @@ def _raw_needles(texts: frozenset[str]) -> Group | None:
     A text marked with `EDGE` (ECS lines) stands whole at the start or end of a JSON
     string, so the line holds it with a `"` on that side (`"cmd.exe"` for an exact value)."""
     raw: list[bytes] = []
-    for text in sorted(texts):
+    for marked in sorted(texts):
+        text = marked
         if text.startswith(NUMBER):  # an integer: its delimited forms (lines with odd ones pass)
             raw.extend(number_needles(int(text[1:])))
             continue
+        field = None
+        if marked.startswith(KEYED):  # right after the field's key (`line_forms.keyed_needles`)
+            field, text = marked[1:].split(KEYED, 1)
         bare = text.strip(EDGE)
         if not bare.isascii():
             continue  # a line holding it always passes
@@ -296,7 +296,8 @@ def _raw_needles(texts: frozenset[str]) -> Group | None:
         if run == bare and text != bare:  # marked, and JSON writes it without `\u00XX`
             before = b'"' if text.startswith(EDGE) else b""
             after = b'"' if text.endswith(EDGE) else b""
-            raw.append(before + as_json(run) + after)
+            needle = before + as_json(run) + after
+            raw.extend(keyed_needles(field, needle) if field and before else (needle,))
             continue
         if len(run) < MIN_LENGTH:
             return None

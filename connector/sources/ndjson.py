@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import repeat
 
 from connector.sources.block_scan import BlockScanner
-from connector.sources.query import HIDING_ESCAPE, ODD_NUMBER, Prefilter
+from connector.sources.query import HIDING_ESCAPE, Prefilter
 
 __all__ = [
     "GZIP_MAGIC",
@@ -231,7 +231,8 @@ class PrefilteredLines:
     def _taken(self, low: bytes) -> bool:
         """Whether a first pass with prefilter `exclude` took this plain lower-cased line."""
         assert self.exclude is not None
-        if self.exclude.numbers and ODD_NUMBER.search(low) is not None:
+        forcing = self.exclude.forcing
+        if forcing is not None and forcing.search(low) is not None:
             return True
         return self.exclude.passes_lowered(low)
 
@@ -256,11 +257,12 @@ class PrefilteredLines:
             self._order(lowered)
         assert self._ordered is not None
         if self._scanner is not None:  # one scan of the block, as for plain blocks
-            chosen = self._scanner.needle_lines(block, lowered)  # odd numbers included
+            chosen = self._scanner.needle_lines(block, lowered)  # forced lines included
         else:
             chosen = self._ordered.select_lowered(lowered)
-            if self._ordered.numbers:
-                odd = (i for i, low in enumerate(lowered) if ODD_NUMBER.search(low))
+            forcing = self._ordered.forcing
+            if forcing is not None:
+                odd = (i for i, low in enumerate(lowered) if forcing.search(low))
                 chosen = sorted(set(chosen).union(odd))
         # Lines every pass takes, whatever its prefilter:
         forced = _forced_lines(block, lowered) | _shapeless_lines(block, lowered)

@@ -12,18 +12,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from connector.sources.line_forms import forcing_patterns
+
 if TYPE_CHECKING:
     from connector.sources.needle_index import NeedleIndex
 
-__all__ = [
-    "EDR_FILTER",
-    "HIDING_ESCAPE",
-    "ODD_NUMBER",
-    "Prefilter",
-    "Pushdown",
-    "is_number_needle",
-    "number_needles",
-]
+__all__ = ["EDR_FILTER", "HIDING_ESCAPE", "Prefilter", "Pushdown"]
 
 EDR_FILTER = "dataSource.name='SentinelOne' and dataSource.category='security'"
 """SDL filter for EDR telemetry; without it LRQ can silently return nothing (api §6.2)."""
@@ -35,34 +29,6 @@ backslashes of Windows paths.)"""
 Group = tuple[bytes, ...]
 Alternative = tuple[Group, ...]
 
-_NUMBER_PREFIXES = (b":", b": ", b"[", b"[ ", b",", b", ")
-_NUMBER_SUFFIXES = (b",", b"]", b"}")
-ODD_NUMBER_PATTERNS = (
-    rb"[:\[,][ \t\r]*-?[0-9]+(?:\.[0-9]+(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)[ \t\r]*[,\]}]",
-    rb"[:\[,][ \t\r]*-?[0-9]+[ \t\r]+[,\]}]",
-    rb"[:\[,](?:[ \t\r]{2,}|[\t\r])-?[0-9]",
-)
-"""JSON numbers a number's needles (`number_needles`) may not show: with a fraction or an
-exponent (`88.0`, `8.8e1` and `87.99999999999999999` all read as 88), or with space around
-them other than one space after `:`, `[` or `,`. (A string may look like one too: such a
-line only passes when it need not.)"""
-ODD_NUMBER = re.compile(b"|".join(ODD_NUMBER_PATTERNS))
-_NUMBER_NEEDLE = re.compile(rb"[:\[,] ?-?[0-9]+[,\]}]")
-
-
-def number_needles(value: int) -> Group:
-    """The texts one of which a line holds when some value in it is the JSON number `value`
-    written without `ODD_NUMBER`'s forms: the integer between a `:`, `[` or `,` (and at
-    most one space) and a `,`, `]` or `}`. JSON has no other way to write an integer
-    (`-0` is 0). A prefilter with such needles lets every `ODD_NUMBER` line pass."""
-    texts = [str(value).encode("ascii")] + ([b"-0"] if value == 0 else [])
-    return tuple(p + t + s for t in texts for p in _NUMBER_PREFIXES for s in _NUMBER_SUFFIXES)
-
-
-def is_number_needle(needle: bytes) -> bool:
-    """Whether `needle` has the shape of one of `number_needles`."""
-    return _NUMBER_NEEDLE.fullmatch(needle) is not None
-
 
 @dataclass(frozen=True)
 class Prefilter:
@@ -73,8 +39,8 @@ class Prefilter:
     are lowercase ASCII as JSON writes them (`"` as `\\"`, `\\` as `\\\\`, `/` as itself);
     the line is compared in lowercase. A line that is not pure ASCII, or holds a `\\u` or `\\/`
     escape (`HIDING_ESCAPE`), always passes: a Unicode case fold or such an escape could hide
-    a needle. So does, when the prefilter holds number needles (`numbers`), a line with an
-    `ODD_NUMBER`.
+    a needle. So does a line that writes a value some of its needles look for in another way
+    than they do (`forcing`, `line_forms.py`).
 
     | alternatives                      | meaning                                   |
     |-----------------------------------|-------------------------------------------|
@@ -99,20 +65,23 @@ class Prefilter:
         raw = line.encode("utf-8") if isinstance(line, str) else line
         if not raw.isascii() or HIDING_ESCAPE.search(raw) is not None:
             return True
-        if self.numbers and ODD_NUMBER.search(raw) is not None:
+        if self.forcing is not None and self.forcing.search(raw) is not None:
             return True
         return self.passes_lowered(raw.lower())
 
     @cached_property
-    def numbers(self) -> bool:
-        """Whether a needle is a number's (`number_needles`): then `ODD_NUMBER` lines pass
-        whatever their needles. (A string needle of that shape counts too: harmless.)"""
-        return any(
-            is_number_needle(needle)
-            for alternative in self.alternatives
-            for group in alternative
-            for needle in group
+    def forcing_patterns(self) -> tuple[bytes, ...]:
+        """The regexes (ASCII case ignored) of the lines that pass whatever their needles
+        (`line_forms.forcing_patterns`; none for most prefilters)."""
+        return forcing_patterns(
+            needle for alternative in self.alternatives for group in alternative for needle in group
         )
+
+    @cached_property
+    def forcing(self) -> re.Pattern[bytes] | None:
+        """`forcing_patterns` as one Python regex, or None when there are none."""
+        patterns = self.forcing_patterns
+        return re.compile(b"|".join(patterns), re.IGNORECASE) if patterns else None
 
     @cached_property
     def passes_lowered(self) -> Callable[[bytes], bool]:

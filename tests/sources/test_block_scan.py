@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from connector.sources import ndjson
 from connector.sources.block_scan import BlockScanner
+from connector.sources.line_forms import number_needles
 from connector.sources.literal_prefilter import field_filter, raw_run, stage_alternative
 from connector.sources.ndjson import PrefilteredLines, iter_blocks
-from connector.sources.query import Prefilter, _expression, number_needles
+from connector.sources.query import Prefilter, _expression
 from tests.detection.conditions import condition
 
 # Values full of what JSON escapes: backslashes (Windows paths), quotes, slashes, controls.

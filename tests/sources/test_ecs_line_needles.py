@@ -14,13 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.detection.eql.compiler import compile_condition
-from connector.detection.needles import EDGE, needle_options, needles_of
+from connector.detection.needles import EDGE, KEYED, needle_options, needles_of
 from connector.mapping.ecs_input import from_ecs
 from connector.sources.literal_prefilter import field_filter, ranked_groups, stage_alternative
 from connector.sources.query import Prefilter
 from tests.detection.conditions import condition
 
 ECS = field_filter("ecs")
+_KEY = KEYED  # a field's value starts with the text (not for list fields: `process.args`)
 
 
 def _test(text: str) -> Prefilter | None:
@@ -31,12 +32,15 @@ def _test(text: str) -> Prefilter | None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('process.name : "cmd.exe"', {EDGE + "cmd.exe" + EDGE}),
+        ('process.name : "cmd.exe"', {_KEY + "process.name" + _KEY + EDGE + "cmd.exe" + EDGE}),
         ('process.args in ("/c", "/k")', {EDGE + "/c" + EDGE, EDGE + "/k" + EDGE}),
-        ('process.executable : "C:\\\\Windows\\\\*"', {EDGE + "c:\\windows\\"}),
+        (
+            'process.executable : "C:\\\\Windows\\\\*"',
+            {_KEY + "process.executable" + _KEY + EDGE + "c:\\windows\\"},
+        ),
         ('process.executable : "*\\\\cmd.exe"', {"\\cmd.exe" + EDGE}),
         ('process.command_line : "*-enc*"', {"-enc"}),
-        ('startswith~(file.path, "C:\\\\Users")', {EDGE + "c:\\users"}),
+        ('startswith~(file.path, "C:\\\\Users")', {_KEY + "file.path" + _KEY + EDGE + "c:\\users"}),
         ('endswith(file.path, ".lnk")', {".lnk" + EDGE}),
         ('process.args : "/c"', {EDGE + "/c" + EDGE}),  # short, but a whole value
         ('process.args : "/c*"', None),  # short and not whole
@@ -54,7 +58,13 @@ def test_an_exact_value_is_looked_for_between_quotes() -> None:
     assert test is not None
     assert test(b'{"process.name":"CMD.EXE","event.id":"1"}')
     assert test(b'{"process": {"name": "cmd.exe"}}')  # nested, with spaces
-    assert test(b'{"process.args":["cmd.exe","/c"]}')  # some other field: still a superset
+    # the key says whose value it is: another field's does not pass
+    assert not test(b'{"process.args":["cmd.exe","/c"]}')
+    assert not test(b'{"process.parent.name":"cmd.exe","process.name":"x.exe"}')
+    # the key written otherwise: the line always passes
+    assert test(b'{"process.name":["x.exe","cmd.exe"]}')  # a list
+    assert test(b'{"process.name" : "cmd.exe"}')
+    assert test(b'{"process":{"name":\t"cmd.exe"}}')
     assert not test(b'{"process.command_line":"C:\\\\Windows\\\\cmd.exe /c x"}')
 
 
@@ -77,7 +87,10 @@ def test_an_or_offers_the_selective_fields_of_each_branch() -> None:
     )
     test = stage_alternative(condition(text), ECS, keys=True)
     assert test is not None
-    assert (b'"rdpsaproxy.exe"', b'\\\\terminal services\\\\shadow"') in test
+    assert any(
+        set(group) >= {b'"name":"rdpsaproxy.exe"', b'\\\\terminal services\\\\shadow"'}
+        for group in test
+    )
     assert Prefilter((test,))(b'{"event.category":["process"],"process.name":"RdpSaProxy.exe"}')
     assert not Prefilter((test,))(b'{"event.category":["process"],"process.name":"x.exe"}')
 

@@ -1,4 +1,4 @@
-"""Number needles on ECS lines (`query.number_needles`, `needles.NUMBER`): a stage that needs
+"""Number needles on ECS lines (`line_forms.number_needles`, `needles.NUMBER`): a stage that needs
 `destination.port == 88` looks for `:88,` and its other delimited forms, and a line holding
 a number JSON could write otherwise (`88.0`, `8.8e1`, `87.99999999999999999`, odd spaces)
 always passes. The answer stays a superset of what the engine matches, and the block scans
@@ -7,6 +7,7 @@ and the second pass decide each line as the line test does."""
 from __future__ import annotations
 
 import json
+import re
 from unittest.mock import patch
 
 import pytest
@@ -16,12 +17,14 @@ from hypothesis import strategies as st
 from connector.detection.eql.compiler import compile_condition
 from connector.mapping.ecs_input import from_ecs
 from connector.sources import ndjson
+from connector.sources.line_forms import ODD_NUMBER_PATTERNS, is_number_needle, number_needles
 from connector.sources.literal_prefilter import field_filter, ranked_groups
 from connector.sources.ndjson import PrefilteredLines, iter_blocks
-from connector.sources.query import ODD_NUMBER, Prefilter, is_number_needle, number_needles
+from connector.sources.query import Prefilter
 from tests.detection.conditions import condition
 
 ECS = field_filter("ecs")
+ODD_NUMBER = re.compile(b"|".join(ODD_NUMBER_PATTERNS))
 
 
 def _test(text: str) -> Prefilter:

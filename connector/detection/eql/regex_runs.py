@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-__all__ = ["required_runs"]
+__all__ = ["required_runs", "requires_beyond_ascii"]
 
 _QUANTIFIER = re.compile(r"[*+?]|\{(\d*)(?:,\d*)?\}")
 
@@ -32,6 +32,51 @@ def required_runs(pattern: str, keep: Collection[str] | None = None) -> list[str
         return _RunScan(pattern, keep).runs()
     except _Unsure:
         return None
+
+
+def requires_beyond_ascii(pattern: str) -> bool:
+    """Whether every full match of the Lucene regex `pattern`, matched case-sensitively,
+    holds a character beyond ASCII: a class of such characters only (`[ʰ-˿ᴬ-ᶻ]`, no escape
+    in it) stands outside every group with a quantifier that needs it at least once, and
+    the pattern has no `|` outside a class. False when unsure.
+
+    (A class is not a run: `required_runs` sees none. Case-insensitive matching could pair
+    such a character with an ASCII one, the Kelvin sign with `k`: no claim then.)"""
+    depth = 0
+    found = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        i += 1
+        if char == "\\":
+            i += 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|":
+            return False
+        elif char == "[":
+            end = _class_end(pattern, i)
+            if end < 0:
+                return False
+            members = pattern[i : end - 1]
+            quantifier = _QUANTIFIER.match(pattern, end)
+            needed = quantifier is None or not _optional(quantifier)
+            if depth == 0 and needed and _beyond_ascii_class(members):
+                found = True
+            i = end
+    return found and depth == 0
+
+
+def _beyond_ascii_class(members: str) -> bool:
+    """Whether a class's text (between `[` and `]`) holds only characters beyond ASCII and
+    ranges between two of them: positive, no escape."""
+    if not members or members.startswith("^") or "\\" in members:
+        return False
+    return all(not c.isascii() for c in members.replace("-", "")) and not (
+        members.startswith("-") or members.endswith("-")
+    )
 
 
 class _Unsure(Exception):
