@@ -1,18 +1,24 @@
 """One combined literal pass per event: which needles (see `needles.py`) does it carry?
 
-All needles of all loaded stages go into one Aho-Corasick automaton (`pyahocorasick`, C).
-A string value of a field some needle comes from is case-folded and scanned once; the scan
-reports every needle inside, overlapping ones included. That is what a compiled regex
-alternation cannot do: it reports one match per position, so it could hide a needle that
-overlaps another, and a stage gated on the hidden one would be skipped wrongly.
+A needle is numbered per field it is read from: the pair (text, field). A stage whose needles
+are `\\powershell.exe` in `process.executable` is then not tried for every event that merely
+holds that text in its command line (with the SigmaHQ rules, numbering texts alone made the
+engine try five times as many stages as numbering pairs).
+
+Each needle field has its own Aho-Corasick automaton (`pyahocorasick`, C) of the texts read
+from it. A string value of the field is case-folded and scanned once; the scan reports every
+needle inside, overlapping ones included. That is what a compiled regex alternation cannot
+do: it reports one match per position, so it could hide a needle that overlaps another, and
+a stage gated on the hidden one would be skipped wrongly.
 
 An event carries the union of what its values carry (no needle can straddle two values).
 Field values repeat a lot (process names, paths, host names), and a scan costs about 0.1 µs
-per character with a thousand needles, so the answer per value is kept in a bounded cache:
-the value itself is the key, and the answer depends on nothing else.
+per character with a thousand needles, so the answer per field and value is kept in a
+bounded cache: the answer depends on nothing else.
 
-The answer is a superset on purpose: a needle found in another needle field's value still
-counts (the stage's full condition decides).
+`found` takes a *plan* (`plan(fields)`): the fields worth scanning for one event category,
+those some stage of the category has needles in. A category with no needle stage scans
+nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any, Final
 
 import ahocorasick
 
-__all__ = ["LiteralPass"]
+__all__ = ["LiteralPass", "Plan"]
 
 _NONE: frozenset[int] = frozenset()
 CACHE_LIMIT: Final = 65_536
@@ -32,74 +38,99 @@ CACHE_CHARACTERS: Final = 4_000_000
 _CACHED_LENGTH: Final = 4_096
 """Longer values are scanned every time: they rarely repeat, and would make the cache big."""
 
+Plan = tuple[tuple[str, dict[str, frozenset[int]]], ...]
+"""The fields `found` reads, each with its cache (value -> needle numbers)."""
+
 
 class LiteralPass:
-    """Numbers needles (`id_of`) and finds the numbers of those an event carries (`found`)."""
+    """Numbers needles per field (`ids_of`) and finds the numbers of those an event carries
+    in the fields of a plan (`found`)."""
 
     def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-        self.fields: set[str] = set()
-        self._automaton: Any = None
-        self._fields: frozenset[str] = frozenset()
-        self._cache: dict[str, frozenset[int]] = {}
+        self._ids: dict[tuple[str, str], int] = {}
+        self._fields_of: list[str] = []
+        self._automata: dict[str, Any] = {}
+        self._caches: dict[str, dict[str, frozenset[int]]] = {}
+        self._cached = 0
         self._cached_characters = 0
 
-    def id_of(self, text: str, fields: Iterable[str]) -> int:
-        """The number of the folded needle `text`, read from `fields` (added if new)."""
+    def ids_of(self, text: str, fields: Iterable[str]) -> frozenset[int]:
+        """The numbers of the folded needle `text` read from each of `fields` (added if new)."""
         if "\x00" in text or not text:
             raise ValueError("a needle is non-empty and holds no NUL")
-        self.fields.update(fields)
-        number = self._ids.setdefault(text, len(self._ids))
-        self._automaton = None
-        self._cache = {}
-        return number
+        numbers: set[int] = set()
+        for name in fields:
+            number = self._ids.get((name, text))
+            if number is None:
+                number = self._ids[(name, text)] = len(self._ids)
+                self._fields_of.append(name)
+            numbers.add(number)
+        self._automata = {}
+        return frozenset(numbers)
 
     def __len__(self) -> int:
         return len(self._ids)
 
-    def freeze(self) -> None:
-        """Build the automaton (after the last `id_of`)."""
-        automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        for text, number in self._ids.items():
-            automaton.add_word(text, number)
-        if self._ids:
-            automaton.make_automaton()
-        self._automaton = automaton
-        self._fields = frozenset(self.fields)
-        self._cache = {}
+    def fields_of(self, numbers: Iterable[int]) -> set[str]:
+        """The fields the needles numbered `numbers` are read from."""
+        return {self._fields_of[number] for number in numbers}
 
-    def found(self, event: dict[str, Any]) -> frozenset[int]:
-        """The numbers of the needles inside the event's values (folded), as a set."""
-        fields = self._fields
-        cached = self._cache.get
+    def freeze(self) -> None:
+        """Build the automata (after the last `ids_of`)."""
+        automata: dict[str, Any] = {}
+        for (name, text), number in self._ids.items():
+            automaton = automata.get(name)
+            if automaton is None:
+                automaton = automata[name] = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+            automaton.add_word(text, number)
+        for automaton in automata.values():
+            automaton.make_automaton()
+        self._automata = automata
+        self._caches = {name: {} for name in automata}
+        self._cached = self._cached_characters = 0
+
+    def plan(self, fields: Iterable[str]) -> Plan:
+        """What `found` scans to find the needles of `fields` (sorted by name)."""
+        return tuple((name, self._caches[name]) for name in sorted(set(fields)))
+
+    def found(self, event: dict[str, Any], plan: Plan) -> frozenset[int]:
+        """The numbers of the needles inside the event's values (folded) of the plan's fields."""
         carried = _NONE
-        for name, value in event.items():
-            if name in fields:
-                if value.__class__ is str:
-                    numbers = cached(value)
-                    if numbers is None:
-                        numbers = self.scan(value)
-                    if numbers:
-                        carried = carried | numbers if carried else numbers
-                elif value.__class__ is list:
-                    for item in value:
-                        if item.__class__ is str:
-                            numbers = cached(item)
-                            if numbers is None:
-                                numbers = self.scan(item)
-                            if numbers:
-                                carried = carried | numbers if carried else numbers
+        get = event.get
+        for name, cache in plan:
+            value = get(name)
+            if value is None:
+                continue
+            if value.__class__ is str:
+                numbers = cache.get(value)
+                if numbers is None:
+                    numbers = self.scan(name, value)
+                if numbers:
+                    carried = carried | numbers if carried else numbers
+            elif value.__class__ is list:
+                for item in value:
+                    if item.__class__ is str:
+                        numbers = cache.get(item)
+                        if numbers is None:
+                            numbers = self.scan(name, item)
+                        if numbers:
+                            carried = carried | numbers if carried else numbers
         return carried
 
-    def scan(self, value: str) -> frozenset[int]:
-        """The numbers of the needles inside one value (folded); remembered when short."""
-        if not self._ids:
+    def scan(self, name: str, value: str) -> frozenset[int]:
+        """The numbers of the needles of field `name` inside `value` (folded); remembered
+        when short."""
+        automaton = self._automata.get(name)
+        if automaton is None:
             return _NONE
-        numbers = frozenset(number for _, number in self._automaton.iter(value.casefold()))
+        numbers = frozenset(number for _, number in automaton.iter(value.casefold())) or _NONE
         if len(value) <= _CACHED_LENGTH:
+            self._cached += 1
             self._cached_characters += len(value)
-            if len(self._cache) >= CACHE_LIMIT or self._cached_characters > CACHE_CHARACTERS:
-                self._cache = {}
+            if self._cached > CACHE_LIMIT or self._cached_characters > CACHE_CHARACTERS:
+                for cache in self._caches.values():
+                    cache.clear()  # in place: plans hold these dicts
+                self._cached = 1
                 self._cached_characters = len(value)
-            self._cache[value] = numbers or _NONE
+            self._caches[name][value] = numbers
         return numbers

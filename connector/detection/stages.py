@@ -9,10 +9,11 @@ Within a category:
 * stages with an anchor (`anchors.py`) sit in a table per anchor field, keyed by the
   anchor's values case-folded: the event's value of that field, folded, selects the few
   stages worth trying (a case-sensitive anchor is then a superset: its condition decides);
-* stages with needles (`needles.py`) but no anchor sit in a table keyed by needle: one
-  literal pass over the event (`literal_pass.py`) tells which needles it carries, and only
-  their stages are tried. An anchored stage with needles from its other terms is tried only
-  when the event also carries one of those (a second gate);
+* stages with needles (`needles.py`) but no anchor sit in a table keyed by needle (a text
+  in a field): one literal pass over the event's values of the category's needle fields
+  (`literal_pass.py`) tells which needles it carries, and only their stages are tried. An
+  anchored stage with needles from its other terms is tried only when the event also
+  carries one of those (a second gate);
 * a stage with neither is anchored on number values or on a field shared by most events
   when it tests one (`anchors.index_anchor`: `destination.port == 88`, `host.os.type ==
   "linux"`); the rest (`plain`) are tried for every event of the category.
@@ -36,7 +37,7 @@ from typing import Any
 
 from connector.detection.anchors import Anchor, categories_of, index_anchor
 from connector.detection.eql import ast
-from connector.detection.literal_pass import LiteralPass
+from connector.detection.literal_pass import LiteralPass, Plan
 from connector.detection.model import Event
 from connector.detection.program import CompiledRule, Stage
 
@@ -56,11 +57,13 @@ _Table = dict[Any, tuple[_Check, ...]]
 @dataclass(frozen=True)
 class _Index:
     """The stages of one category: always tried (`plain`), looked up by the folded value of
-    an anchor field (`anchored`: field, table), or by the needles the event carries."""
+    an anchor field (`anchored`: field, table), or by the needles the event carries, which
+    the literal pass finds in the fields of `plan` (those of the category's needles)."""
 
     plain: tuple[_Check, ...] = ()
     anchored: tuple[tuple[str, _Table], ...] = ()
     by_needle: dict[int, tuple[_Check, ...]] = field(default_factory=dict)
+    plan: Plan = ()
 
 
 @dataclass
@@ -84,13 +87,20 @@ class _IndexBuilder:
         else:
             self.plain.append(check)
 
-    def freeze(self) -> _Index:
+    def freeze(self, literals: LiteralPass) -> _Index:
         anchored = tuple(
             (name, {value: tuple(checks) for value, checks in table.items()})
             for name, table in self.tables.items()
         )
         by_needle = {number: tuple(checks) for number, checks in self.by_needle.items()}
-        return _Index(tuple(self.plain), anchored, by_needle)
+        needles = set(by_needle)
+        for table in self.tables.values():
+            for checks in table.values():
+                for _, _, gate in checks:
+                    needles.update(gate or ())
+        return _Index(
+            tuple(self.plain), anchored, by_needle, literals.plan(literals.fields_of(needles))
+        )
 
 
 @dataclass(frozen=True)
@@ -142,8 +152,8 @@ class Dispatch:
                 targets = [indexes[name] for name in sorted(entry.categories)]
             for index in targets:
                 index.add(entry.check, entry.anchor)
-        self._indexes = {name: index.freeze() for name, index in indexes.items()}
-        self._fallback = fallback.freeze()
+        self._indexes = {name: index.freeze(self.literals) for name, index in indexes.items()}
+        self._fallback = fallback.freeze(self.literals)
         self.errors = 0
 
     def _entry(self, stage: Stage, condition: ast.Expr, hit: Hit, category_field: str) -> _Entry:
@@ -162,7 +172,9 @@ class Dispatch:
         needles = stage.needles
         if needles is None:
             return None
-        return frozenset(self.literals.id_of(text, needles.fields) for text in needles.texts)
+        return frozenset().union(
+            *(self.literals.ids_of(text, needles.fields) for text in needles.texts)
+        )
 
     def candidates(self, event: Event, category: Any) -> list[Hit] | None:
         """The hits of `event`, sorted (None when it matches nothing). `category` may be a list."""
@@ -200,14 +212,14 @@ class Dispatch:
             for condition, hit, gate in _lookup(table, value):
                 if gate is not None:
                     if carried is None:
-                        carried = self.literals.found(event)
+                        carried = self.literals.found(event, index.plan)
                     if gate.isdisjoint(carried):
                         continue
                 if condition(event):
                     hits.append(hit)
         if index.by_needle:
             if carried is None:
-                carried = self.literals.found(event)
+                carried = self.literals.found(event, index.plan)
             if carried:
                 _by_needle(index.by_needle, carried, event, hits)
         if len(hits) > 1:

@@ -9,7 +9,7 @@ or invents fails the test, whatever index or fast path gave it.
 from __future__ import annotations
 
 import random
-from dataclasses import fields, is_dataclass
+from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 import pytest
@@ -198,3 +198,45 @@ def test_number_anchors_match_like_the_condition(value: Any) -> None:
     event = {"event.category": ["network"], "destination.port": value}
     indexed = Dispatch(compiled).candidates(event, ["network"])
     assert indexed == Dispatch(compiled, use_index=False).candidates(event, ["network"])
+
+
+def _counted(compiled: CompiledRule, calls: list[int]) -> CompiledRule:
+    """`compiled` with its stage conditions counting their calls into `calls`."""
+
+    def counting(fn: Any) -> Any:
+        def condition(event: Any) -> bool:
+            calls.append(1)
+            return bool(fn(event))
+
+        return condition
+
+    stages = tuple(
+        replace(s, condition=replace(s.condition, fn=counting(s.condition.fn)))
+        for s in compiled.stages
+    )
+    return replace(compiled, stages=stages)
+
+
+def test_a_needle_stage_is_tried_only_for_its_needles_in_their_fields() -> None:
+    """The literal pass reads the needle fields of the event's category only, and a needle
+    text in another field does not make the stage worth trying."""
+    query = 'process where process.executable : "*\\\\powershell.exe" and process.args : "-x"'
+    other = 'process where process.command_line : "*-encodedcommand*"'
+    calls: list[int] = []
+    dispatch = Dispatch(
+        [
+            _counted(compile_rule(Rule("probe", "probe", query)), calls),
+            compile_rule(Rule("other", "other", other)),
+        ]
+    )
+    plan = [name for name, _ in dispatch._indexes["process"].plan]
+    assert plan == ["process.command_line", "process.executable"]
+    assert dispatch._fallback.plan == ()
+    line = {"process.command_line": "C:\\x\\powershell.exe -x", "process.args": ["-x"]}
+    assert dispatch.candidates(line, "process") is None
+    assert calls == []
+    event = {**line, "process.executable": "C:\\PowerShell.exe", "process.args": ["-x"]}
+    assert dispatch.candidates(event, "process") == [(0, 0)]
+    assert calls == [1]
+    assert dispatch.candidates(event, "network") is None
+    assert calls == [1]

@@ -77,11 +77,11 @@ def test_an_event_the_condition_matches_carries_a_needle(
     if needles is None:
         return
     literals = LiteralPass()
-    numbers = {literals.id_of(t, needles.fields) for t in needles.texts}
+    numbers = frozenset().union(*(literals.ids_of(t, needles.fields) for t in needles.texts))
     literals.freeze()
     event = {"f": value, "other": "zzz"}
     if compile_condition(condition).fn(event):
-        assert numbers & literals.found(event), (text, value)
+        assert numbers & literals.found(event, literals.plan(needles.fields)), (text, value)
 
 
 @pytest.mark.parametrize(
@@ -136,16 +136,34 @@ def test_the_literal_pass_cache_stays_bounded_and_exact() -> None:
     """Answers are the same from the cache and from a scan; the cache never outgrows its
     character budget (long values are many) nor its count."""
     literals = LiteralPass()
-    number = literals.id_of("-enc", {"process.args"})
+    numbers = literals.ids_of("-enc", {"process.args"})
     literals.freeze()
+    plan = literals.plan({"process.args"})
+    cache = plan[0][1]
     long = 4_000  # cached (≤ 4 KiB), ~1,100 of them pass the character budget
     for index in range(CACHE_CHARACTERS // long + 100):
         value = f"{index:08d}-ENC".ljust(long, "x") if index % 2 else f"{index:08d}".ljust(long)
-        assert literals.found({"process.args": [value]}) == ({number} if index % 2 else set())
-        assert sum(map(len, literals._cache)) <= CACHE_CHARACTERS
-    assert len(literals._cache) < CACHE_CHARACTERS // long
-    assert literals.found({"process.args": "x -Enc y"}) == {number}
-    assert literals.found({"process.args": "x -Enc y"}) == {number}  # now from the cache
+        assert literals.found({"process.args": [value]}, plan) == (numbers if index % 2 else set())
+        assert sum(map(len, cache)) <= CACHE_CHARACTERS
+    assert len(cache) < CACHE_CHARACTERS // long
+    assert literals.found({"process.args": "x -Enc y"}, plan) == numbers
+    assert literals.found({"process.args": "x -Enc y"}, plan) == numbers  # now from the cache
+
+
+def test_a_needle_counts_only_in_the_fields_it_is_read_from() -> None:
+    """A text numbered for one field is not found in another field's value, nor in a field
+    the plan leaves out; the same text read from two fields has two numbers."""
+    literals = LiteralPass()
+    executable = literals.ids_of("\\powershell.exe", {"process.executable"})
+    both = literals.ids_of("-enc", {"process.command_line", "process.args"})
+    in_line = literals.ids_of("-enc", {"process.command_line"})
+    literals.freeze()
+    assert len(both) == 2 and in_line < both
+    plan = literals.plan(literals.fields_of(executable | both))
+    line = {"process.command_line": "C:\\Windows\\PowerShell.exe -Enc x"}
+    assert literals.found(line, plan) == in_line
+    assert literals.found({"process.executable": "c:\\x\\powershell.exe"}, plan) == executable
+    assert literals.found(line, literals.plan({"process.executable"})) == frozenset()
 
 
 def test_needle_options_offer_every_branch_pairing() -> None:
