@@ -58,13 +58,15 @@ class LiteralPass:
         """The numbers of the folded needle `text` read from each of `fields` (added if new)."""
         if "\x00" in text or not text:
             raise ValueError("a needle is non-empty and holds no NUL")
-        numbers: set[int] = set()
+        ids = self._ids
+        numbers: list[int] = []
         for name in fields:
-            number = self._ids.get((name, text))
+            key = (name, text)
+            number = ids.get(key)
             if number is None:
-                number = self._ids[(name, text)] = len(self._ids)
+                number = ids[key] = len(ids)
                 self._fields_of.append(name)
-            numbers.add(number)
+            numbers.append(number)
         self._automata = {}
         return frozenset(numbers)
 
