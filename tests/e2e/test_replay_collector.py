@@ -66,3 +66,30 @@ def test_replay_collects_rarely_and_restores_the_collector(
     default = _collections_while_reading(config, path, monkeypatch)
     assert default >= 10, default  # the workload does make the default collector run
     assert bulk * 5 <= default, (bulk, default)
+
+
+def test_replay_loads_its_rules_and_builds_its_filter_under_the_bulk_thresholds(
+    workload: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Set-up (rules from the cache, the replay filter) keeps millions of new objects: the
+    collector runs at the bulk thresholds there too, and is restored after."""
+    with workload["ecs"].open("rb") as handle:
+        path = tmp_path / "one.ndjson"
+        path.write_bytes(next(handle))
+    seen: list[tuple[int, ...]] = []
+    load, plan = replay_module.load_configured_rules, replay_module._plan
+
+    def load_spy(config: Config) -> Any:
+        seen.append(gc.get_threshold())
+        return load(config)
+
+    def plan_spy(detector: Any, shape: Any) -> Any:
+        seen.append(gc.get_threshold())
+        return plan(detector, shape)
+
+    monkeypatch.setattr(replay_module, "load_configured_rules", load_spy)
+    monkeypatch.setattr(replay_module, "_plan", plan_spy)
+    thresholds = gc.get_threshold()
+    replay_module.replay(Config(), [path], "ecs", "alerts", io.StringIO())
+    assert seen == [replay_module._BULK_THRESHOLDS] * 2
+    assert gc.get_threshold() == thresholds
