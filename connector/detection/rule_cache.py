@@ -57,7 +57,7 @@ from connector.detection.program import CompiledRule, compiled_of, remember, rul
 if TYPE_CHECKING:
     from connector.detection.sigma.convert import Converted
 
-__all__ = ["RuleCache"]
+__all__ = ["RuleCache", "cache_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,8 @@ for a Sigma file (conversion key, pickle of (outcomes, (parsed query, compiled r
 None) per usable outcome))."""
 
 
-def _cache_dir() -> Path | None:
+def cache_dir() -> Path | None:
+    """The cache folder (`S1_CONNECTOR_CACHE_DIR`, see the table above); None when off."""
     configured = os.environ.get("S1_CONNECTOR_CACHE_DIR", "")
     if configured == "off":
         return None
@@ -121,7 +122,7 @@ class RuleCache:
     @classmethod
     def open(cls) -> RuleCache:
         """The cache of this user and code version (empty when absent or unusable)."""
-        folder = _cache_dir()
+        folder = cache_dir()
         if folder is None:
             return cls(None)
         cache = cls(folder / f"rules-{_code_key()}.pickle")

@@ -118,10 +118,11 @@ def _bulk_collection() -> Iterator[None]:
 
 
 def _plan(detector: Detector, shape: Shape) -> ReplayFilter:
-    # Derived from the rules' needles and join keys: cheap to build, exact (see the module).
-    from connector.sources.replay_filter import replay_filter  # noqa: PLC0415
+    # Derived from the rules' needles and join keys, exact (see `replay_filter.py`); kept in
+    # the rule cache's folder (`replay_filter_cache.py`).
+    from connector.sources.replay_filter_cache import cached_replay_filter  # noqa: PLC0415
 
-    return replay_filter(detector.engine.compiled, shape)
+    return cached_replay_filter(detector.engine.compiled, shape)
 
 
 def _replay_events(
