@@ -136,10 +136,14 @@ def test_a_corrupt_entry_is_read_again_and_rewritten(cache_dir: Path) -> None:
 
     first = load_rules(builtin=True)
     (written,) = cache_dir.glob("rules-*.pickle")
-    data = pickle.loads(written.read_bytes())
-    ((path, (digest, blob)),) = data["rules"].items()
-    data["rules"][path] = (digest, blob[: len(blob) // 2])
-    written.write_bytes(pickle.dumps(data))
+    with written.open("rb") as handle:
+        index = pickle.load(handle)  # the index; the entries' bytes follow it
+        start = handle.tell()
+    ((path, (_, begin, end)),) = index["rules"].items()
+    data = bytearray(written.read_bytes())
+    middle = start + (begin + end) // 2
+    data[middle : start + end] = bytes(start + end - middle)  # the entry's second half zeroed
+    written.write_bytes(bytes(data))
     assert load_rules(builtin=True) == first
     assert RuleCache.open().get(Path(path)) == first[0]  # the entry was written anew
 
@@ -152,6 +156,77 @@ def test_the_cache_is_per_python_bytecode_version(monkeypatch: pytest.MonkeyPatc
     before = rule_cache._code_key()
     monkeypatch.setattr(importlib.util, "MAGIC_NUMBER", b"\x00\x00\r\n")
     assert rule_cache._code_key() != before
+
+
+def test_opening_the_cache_reads_only_its_index(cache_dir: Path) -> None:
+    """With 409 rules cached, a one-rule run reads the bytes of its own entry only."""
+    load_rules(builtin=False, paths=[CORPUS])
+    (seed,) = load_rules(builtin=True)
+    cache = RuleCache.open()
+    assert len(cache.entries) == 409
+    assert all(isinstance(blob, slice) for _, blob in cache.entries.values())  # not read
+    (seed_file,) = rules_module.builtin_rule_files()
+    assert cache.get(seed_file) == seed
+
+
+def test_a_truncated_cache_file_is_ignored(cache_dir: Path) -> None:
+    first = load_rules(builtin=True)
+    (written,) = cache_dir.glob("rules-*.pickle")
+    written.write_bytes(written.read_bytes()[:-10])
+    assert not RuleCache.open().entries
+    assert load_rules(builtin=True) == first
+    assert RuleCache.open().entries  # written anew
+
+
+def test_the_code_table_is_read_only_when_a_rule_is_compiled(
+    cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every rule cached: the conditions' code table stays unread. A rule file edited (not
+    its query): the table is read, and its conditions' code comes from it, not generated."""
+    from connector.detection.eql import compiler  # noqa: PLC0415
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for source in sorted((CORPUS / "windows").glob("*.toml"))[:3]:
+        (folder / source.name).write_bytes(source.read_bytes())
+    first = load_rules(builtin=False, paths=[folder])
+
+    def forget() -> None:
+        for memo in (compiler.STORED, compiler.GENERATED, program._CACHE, parser.PARSED):
+            memo.clear()
+
+    forget()
+    assert load_rules(builtin=False, paths=[folder]) == first
+    assert not compiler.STORED  # not read
+    edited = sorted(folder.glob("*.toml"))[0]
+    edited.write_bytes(edited.read_bytes() + b"\n# edited\n")
+    forget()
+
+    def refuse(condition: object) -> object:
+        raise AssertionError("the code of a cached condition was generated again")
+
+    monkeypatch.setattr(compiler, "_generate", refuse)
+    assert load_rules(builtin=False, paths=[folder]) == first
+
+
+def test_a_cache_written_again_keeps_the_code_it_held(cache_dir: Path) -> None:
+    from connector.detection.eql import compiler  # noqa: PLC0415
+
+    (seed,) = load_rules(builtin=True)
+    compiler.STORED.clear()
+    compiler.GENERATED.clear()
+    held = RuleCache.open()
+    held._read_generated()
+    kept = dict(compiler.STORED)
+    assert kept
+    compiler.STORED.clear()
+    cache = RuleCache.open()
+    (seed_file,) = rules_module.builtin_rule_files()
+    cache.put(seed_file, seed)  # changed, nothing compiled: the table was never read
+    cache.save()
+    compiler.STORED.clear()
+    RuleCache.open()._read_generated()
+    assert kept == compiler.STORED
 
 
 SIGMAHQ = FIXTURES / "sigmahq-windows" / "rules"
