@@ -27,7 +27,6 @@ from connector.detection.tuning import Tuning
 from connector.errors import OutputClosed, StateError
 from connector.mapping import Mapper
 from connector.ops import RunSummary
-from connector.secrets import resolve_token
 from connector.sources.base import RawRecord, Source
 from connector.timeutil import EPOCH, Window, format_utc, to_datetime, to_epoch_ms
 
@@ -321,6 +320,8 @@ def build_source(config: Config, rules: Sequence[Rule], deadline: float | None) 
     )
     for note in pushdown.widened:
         log.warning("pushdown: %s", note)
+    from connector.secrets import resolve_token  # noqa: PLC0415 - replay never needs it
+
     token = resolve_token(config.console.url, config.console.token_file).value
     if kind == "sdl":
         from connector.sources.sdl import SdlSource  # noqa: PLC0415

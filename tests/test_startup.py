@@ -64,7 +64,8 @@ REPLAY_NEVER = (
 )
 
 # What a replay (unlike `rules list`) never needs either: the other commands' modules and
-# runners, the state store (sqlite3), delivery and the outputs it opens.
+# runners, the state store (sqlite3), the console token (secrets), delivery and the outputs
+# it opens.
 REPLAY_ONLY_NEVER = (
     "connector.commands.auth",
     "connector.commands.check",
@@ -75,6 +76,7 @@ REPLAY_ONLY_NEVER = (
     "connector.runner.hunt",
     "connector.runner.poll",
     "connector.state",
+    "connector.secrets",
     "connector.delivery",
     "connector.outputs",
     "sqlite3",
