@@ -9,7 +9,7 @@ import pytest
 
 from connector.detection.rules import builtin_rule_files, load_rules, parse_rule_file
 from connector.errors import RuleError
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES, SHARED
 from tests.detection.seed import SEED_RULE_ID
 
 RULE = """\
@@ -157,3 +157,32 @@ def test_duplicate_rule_id_is_an_error(tmp_path: Path) -> None:
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RuleError, match="does not exist"):
         load_rules(builtin=False, paths=[tmp_path / "nope"])
+
+
+def test_rule_files_are_found_and_ordered_as_by_rglob(tmp_path: Path) -> None:
+    """`rule_files` walks folders with `scandir`; it finds and orders what
+    `sorted(rglob("*"))` filtered by suffix and `is_file()` finds, links and odd names too."""
+    from connector.detection.rules import rule_files  # noqa: PLC0415
+
+    root = tmp_path / "rules"
+    outside = tmp_path / "outside"
+    names = ("a.toml", "B.TOML", ".hidden.yml", ".yml", "x.yml.", "noext", "a-b/c.yml",
+             "a/b.yml", "a/b/c.YAML", "dir.yml/y.toml", "z/z/z/deep.yaml", "a.b/x.yml")  # fmt: skip
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x", encoding="utf-8")
+    (outside / "o").mkdir(parents=True)
+    (outside / "o" / "z.toml").write_text("x", encoding="utf-8")
+    (outside / "f.yml").write_text("x", encoding="utf-8")
+    (root / "link-dir").symlink_to(outside / "o", target_is_directory=True)
+    (root / "link-file.toml").symlink_to(outside / "f.yml")
+    (root / "dangling.yml").symlink_to(tmp_path / "missing.yml")
+    suffixes = (".toml", ".yml", ".yaml")
+    for folder in (root, FIXTURES / "sigmahq-windows" / "rules", FIXTURES / "detection-rules-s1"):
+        expected = sorted(
+            p for p in folder.rglob("*") if p.suffix.lower() in suffixes and p.is_file()
+        )
+        assert rule_files(False, [folder]) == expected
+    found = [p.relative_to(root).as_posix() for p in rule_files(False, [root])]
+    assert "link-file.toml" in found and "link-dir/z.toml" not in found
+    assert ".hidden.yml" in found and "dangling.yml" not in found and ".yml" not in found
