@@ -12,6 +12,7 @@ parses, up to a `--`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -96,7 +97,14 @@ def main(argv: list[str] | None = None) -> None:
     # installed distribution when the first model is built, ~50 ms of each start; the
     # config models have no use for them. Set PYDANTIC_DISABLE_PLUGINS= to keep them.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    sys.exit(run(argv))
+    code = run(argv)
+    # The process ends: what is left (the loaded rules, ~millions of objects with 1,599 rules)
+    # goes to the collector's permanent generation, so the full collections of interpreter
+    # shutdown skip it (~0.6 s CPU of a 2 s Elastic + Sigma replay start-up). Objects left
+    # in reference cycles are then not finalized at exit, which Python does not promise
+    # anyway; files are closed by the runners and the standard streams flushed by Python.
+    gc.freeze()
+    sys.exit(code)
 
 
 _GLOBAL_OPTIONS = ("--config", "--log-level", "--log-format")

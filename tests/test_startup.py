@@ -199,3 +199,23 @@ def test_every_command_is_listed_and_loads_under_its_name() -> None:
         command = cli.get_command(context, name)
         assert command is not None and command.name == name
     assert cli.get_command(context, "no-such-command") is None
+
+
+def test_the_console_script_freezes_what_is_left_before_the_interpreter_exits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`main` moves what is left to the collector's permanent generation before exiting: the
+    shutdown's full collections then skip the loaded rules (~0.6 s CPU with 1,599 rules)."""
+    import gc  # noqa: PLC0415
+
+    from connector import cli  # noqa: PLC0415
+
+    monkeypatch.setattr(cli, "run", lambda argv=None: 3)
+    gc.unfreeze()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.main([])
+        assert exited.value.code == 3
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
