@@ -48,7 +48,7 @@ __all__ = ["cached_replay_filter", "filter_key"]
 
 log = logging.getLogger(__name__)
 
-_VERSION = 1
+_VERSION = 2
 _KEEP = 8
 """How many filter files (rule sets x shapes) the folder keeps, newest first."""
 
@@ -105,6 +105,7 @@ _CODE = (
     "mapping/writers.py",
     "sources/__init__.py",
     "sources/base.py",
+    "sources/line_forms.py",
     "sources/literal_prefilter.py",
     "sources/query.py",
     "sources/replay_filter.py",
@@ -117,9 +118,9 @@ _ROOT = Path(__file__).resolve().parent.parent
 """The `connector` package's folder."""
 
 _Join = tuple[int, int, tuple[Alternative, ...], bool]
-_Stored = tuple[tuple[Alternative, ...], tuple[str, ...], tuple[_Join, ...]]
-"""(first pass: alternatives, descriptions; per joined rule: rule index, root stage index,
-the other stages' alternatives, by value)."""
+_Stored = tuple[tuple[Alternative, ...], tuple[str, ...], bool, tuple[_Join, ...]]
+"""(first pass: alternatives, descriptions, automaton; per joined rule: rule index, root
+stage index, the other stages' alternatives, by value)."""
 
 
 def cached_replay_filter(rules: Sequence[CompiledRule], shape: Shape) -> ReplayFilter:
@@ -180,13 +181,14 @@ def _read(path: Path, key: str, rules: Sequence[CompiledRule]) -> ReplayFilter |
 def _rebuilt(stored: object, rules: Sequence[CompiledRule]) -> ReplayFilter | None:
     """The filter `stored` describes, its joins' stages taken from `rules`; None when
     `stored` is not what `_write` writes for these rules."""
-    if not (isinstance(stored, tuple) and len(stored) == 3):
+    if not (isinstance(stored, tuple) and len(stored) == 4):
         return None
-    alternatives, description, joins = stored
+    alternatives, description, automaton, joins = stored
     if not (
         isinstance(alternatives, tuple)  # the checksum vouches for the needles inside
         and isinstance(description, tuple)
         and all(isinstance(d, str) for d in description)
+        and type(automaton) is bool
         and isinstance(joins, tuple)
     ):
         return None
@@ -210,12 +212,13 @@ def _rebuilt(stored: object, rules: Sequence[CompiledRule]) -> ReplayFilter | No
         if compiled.until is not None:
             roles[UNTIL] = compiled.until
         specs.append(JoinSpec(number, root, compiled.stages[root], rest, roles, by_value))
-    return ReplayFilter(Prefilter(alternatives, description), tuple(specs))
+    return ReplayFilter(Prefilter(alternatives, description, automaton), tuple(specs))
 
 
 def _write(path: Path, key: str, built: ReplayFilter) -> None:
     joins = tuple((j.rule, j.root, j.rest, j.by_value) for j in built.joins)
-    stored: _Stored = (built.first.alternatives, built.first.description, joins)
+    first = built.first
+    stored: _Stored = (first.alternatives, first.description, first.automaton, joins)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         payload = pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL)
@@ -225,7 +228,7 @@ def _write(path: Path, key: str, built: ReplayFilter) -> None:
             handle.write(data)
         os.replace(handle.name, path)
         _prune(path.parent)
-    except OSError as exc:
+    except (OSError, pickle.PicklingError) as exc:
         log.info("replay filter cache %s not written: %s", path, exc)
 
 
