@@ -70,9 +70,11 @@ class BlockScanner:
             if any(not rest for rest in others):
                 self._rests.append(None)
             else:
-                many = len({n for rest in others for group in rest for n in group}) > _WALK_FROM
-                test = shared.get(others) or Prefilter(others, automaton=many)
-                self._rests.append(shared.setdefault(others, test))
+                test = shared.get(others)
+                if test is None:
+                    count = len({n for rest in others for group in rest for n in group})
+                    test = shared[others] = Prefilter(others, automaton=count > _WALK_FROM)
+                self._rests.append(test)
         self._tests: list[Callable[[bytes], bool] | None] = [None] * len(rests)
         self._hits = _hyperscan(self._keys)
         self._irregular = _irregular()
