@@ -210,13 +210,9 @@ def _hyperscan(keys: tuple[bytes, ...], *, literal: bool = True) -> Hits:
         return _no_hits
     import hyperscan  # noqa: PLC0415 - only a replay's first pass needs it
 
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    database.compile(
-        expressions=list(keys),
-        ids=list(range(len(keys))),
-        flags=hyperscan.HS_FLAG_CASELESS,
-        literal=literal,
-    )
+    from connector.sources.scan_cache import database as cached  # noqa: PLC0415
+
+    database = cached(keys, [hyperscan.HS_FLAG_CASELESS] * len(keys), literal=literal)
     scratch = hyperscan.Scratch(database)
 
     def hits(block: bytes) -> list[tuple[int, int]]:
