@@ -76,7 +76,9 @@ class BlockScanner:
                     test = shared[others] = Prefilter(others, automaton=count > _WALK_FROM)
                 self._rests.append(test)
         self._tests: list[Callable[[bytes], bool] | None] = [None] * len(rests)
-        self._hits = _hyperscan(self._keys)
+        # The forcing texts are scanned with the keys: a hit numbered `_forced` or more is one.
+        self._forced = len(self._keys)
+        self._hits = _hyperscan((*self._keys, *prefilter.forcing_texts))
         self._irregular = _irregular()
         forcing = prefilter.forcing_patterns
         self._odd = _hyperscan(forcing, literal=False) if forcing else None
@@ -110,20 +112,18 @@ class BlockScanner:
     def _chosen(self, block: bytes, hits: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
         """(index, start, end) in `block` of the lines that pass the needle test, or that hold
         one of the prefilter's forcing patterns, in order; `hits` are the key hits."""
-        chosen: list[tuple[int, int, int]] = []
+        spans: list[tuple[int, int]] = []
         tests = self._tests
-        find, rfind, count = block.find, block.rfind, block.count
+        forced = self._forced
+        find, rfind = block.find, block.rfind
         size = len(block)
-        index = 0  # the index of the line starting at `start`
         start = stop = 0  # the current line: block[start:stop]; none yet
         taken = False  # the current line is chosen: its later hits are skipped
         tried: set[int] = set()  # the keys whose test failed on the current line
         low = b""
         for end, key in hits:
             if end >= stop:  # a hit on a later line
-                line = rfind(b"\n", stop, end) + 1
-                index += count(b"\n", start, line)
-                start = line
+                start = rfind(b"\n", stop, end) + 1
                 stop = find(b"\n", end)
                 if stop < 0:
                     stop = size
@@ -132,6 +132,10 @@ class BlockScanner:
                 low = block[start:stop].lower()
             elif taken or key in tried:
                 continue
+            if key >= forced:  # the line writes a key otherwise: it passes
+                taken = True
+                spans.append((start, stop))
+                continue
             test = tests[key]
             if test is None:
                 rest = self._rests[key]
@@ -139,31 +143,42 @@ class BlockScanner:
                     test = tests[key] = rest.passes_lowered
             if test is None or test(low):
                 taken = True
-                chosen.append((index, start, stop))
+                spans.append((start, stop))
             else:
                 tried.add(key)
         if self._odd is not None:
-            odd = _lines_at(block, (end for end, _ in self._odd(block)))
+            odd = _spans_at(block, (end for end, _ in self._odd(block)))
             if odd:
-                return sorted(set(chosen).union(odd))
-        return chosen
+                spans = sorted(set(spans).union(odd))
+        return _indexed(block, spans)
 
 
-def _lines_at(block: bytes, ends: Iterable[int]) -> list[tuple[int, int, int]]:
-    """(index, start, end) of the lines holding the offsets `ends` (ascending)."""
-    found: list[tuple[int, int, int]] = []
-    index = start = stop = 0
+def _spans_at(block: bytes, ends: Iterable[int]) -> list[tuple[int, int]]:
+    """(start, end) of the lines holding the offsets `ends` (ascending)."""
+    found: list[tuple[int, int]] = []
+    stop = 0
     for end in ends:
         if end < stop:
             continue
-        line = block.rfind(b"\n", stop, end) + 1
-        index += block.count(b"\n", start, line)
-        start = line
+        start = block.rfind(b"\n", stop, end) + 1
         stop = block.find(b"\n", end)
         if stop < 0:
             stop = len(block)
-        found.append((index, start, stop))
+        found.append((start, stop))
     return found
+
+
+def _indexed(block: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """`spans` (ascending lines of `block`) with the index of each line: line breaks are
+    counted only up to the lines chosen, not to every line with a hit."""
+    count = block.count
+    index = before = 0
+    indexed: list[tuple[int, int, int]] = []
+    for start, stop in spans:
+        index += count(b"\n", before, start)
+        before = start
+        indexed.append((index, start, stop))
+    return indexed
 
 
 def _no_hits(block: bytes) -> list[tuple[int, int]]:

@@ -14,7 +14,7 @@ Two kinds of needles say more than "this text is somewhere in the line":
   it (`{"process": {"name": …}}`): the needles are `"process.name":"explorer.exe` and
   `"name":"explorer.exe` (with no space or one after the colon), so `"process.parent.name":
   "explorer.exe"` no longer passes. Lines where such a key stands otherwise (space before
-  the colon, other space after it, a list value) always pass (`forcing_patterns`).
+  the colon, other space after it, a list value) always pass (`forcing_texts`).
 
 The patterns are regexes (Python `re` and Hyperscan syntax), matched ignoring ASCII case.
 """
@@ -27,6 +27,7 @@ from collections.abc import Iterable
 __all__ = [
     "ODD_NUMBER_PATTERNS",
     "forcing_patterns",
+    "forcing_texts",
     "is_number_needle",
     "keyed_needles",
     "number_needles",
@@ -73,20 +74,18 @@ def keyed_needles(field: str, value: bytes) -> Group:
 
 def forcing_patterns(needles: Iterable[bytes]) -> tuple[bytes, ...]:
     """The regexes of the lines that pass whatever their needles, for a prefilter holding
-    `needles`: odd numbers when it has number needles; for each key of its keyed needles, a
-    space before the colon, a tab, CR or more than one space after it, or a list value."""
-    numbers = False
-    keys: set[bytes] = set()
-    for needle in needles:
-        if is_number_needle(needle):
-            numbers = True
-            continue
-        keyed = _KEYED_NEEDLE.match(needle)
-        if keyed is not None:
-            keys.add(keyed.group(1))
-    patterns = list(ODD_NUMBER_PATTERNS) if numbers else []
-    patterns.extend(
-        b'"' + re.escape(key) + rb'"(?:[ \t\r]+:|:[ \t\r]*\[|:[\t\r]|: [ \t\r])'
-        for key in sorted(keys)
-    )
-    return tuple(patterns)
+    `needles`: odd numbers, when it has number needles."""
+    return ODD_NUMBER_PATTERNS if any(map(is_number_needle, needles)) else ()
+
+
+def forcing_texts(needles: Iterable[bytes]) -> tuple[bytes, ...]:
+    """The texts of the lines that pass whatever their needles, for a prefilter holding
+    `needles`: for each key of its keyed needles, the key followed by a space, tab or CR
+    (before the colon), or by the colon and a `[`, a tab or CR, or a space and a `[`, a
+    space, tab or CR (a list value, other space). Literal texts: the block scan finds them
+    with the key needles."""
+    keys = sorted({keyed.group(1) for n in needles if (keyed := _KEYED_NEEDLE.match(n))})
+    return tuple(b'"' + key + b'"' + tail for key in keys for tail in _ODD_KEY_TAILS)
+
+
+_ODD_KEY_TAILS = (b" ", b"\t", b"\r", b":[", b":\t", b":\r", b": [", b":  ", b": \t", b": \r")

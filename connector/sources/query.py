@@ -7,12 +7,12 @@ Plain data, so sources depend on it without depending on the rule engine
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from connector.sources.line_forms import forcing_patterns
+from connector.sources.line_forms import forcing_patterns, forcing_texts
 
 if TYPE_CHECKING:
     from connector.sources.needle_index import NeedleIndex
@@ -73,15 +73,23 @@ class Prefilter:
     def forcing_patterns(self) -> tuple[bytes, ...]:
         """The regexes (ASCII case ignored) of the lines that pass whatever their needles
         (`line_forms.forcing_patterns`; none for most prefilters)."""
-        return forcing_patterns(
-            needle for alternative in self.alternatives for group in alternative for needle in group
-        )
+        return forcing_patterns(self._needles)
+
+    @cached_property
+    def forcing_texts(self) -> tuple[bytes, ...]:
+        """The same, as texts (`line_forms.forcing_texts`)."""
+        return forcing_texts(self._needles)
 
     @cached_property
     def forcing(self) -> re.Pattern[bytes] | None:
-        """`forcing_patterns` as one Python regex, or None when there are none."""
-        patterns = self.forcing_patterns
+        """`forcing_patterns` and `forcing_texts` as one Python regex, or None when there
+        are none."""
+        patterns = (*self.forcing_patterns, *map(re.escape, self.forcing_texts))
         return re.compile(b"|".join(patterns), re.IGNORECASE) if patterns else None
+
+    @property
+    def _needles(self) -> Iterator[bytes]:
+        return (n for alternative in self.alternatives for group in alternative for n in group)
 
     @cached_property
     def passes_lowered(self) -> Callable[[bytes], bool]:

@@ -188,3 +188,49 @@ def test_a_test_without_the_automaton_answers_alike() -> None:
             True,
         ]
     )
+
+
+keyed_rows = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                '"process.name":"cmd.exe"',
+                '"process.name": "CMD.EXE"',
+                '"process": {"name": "cmd.exe"}',
+                '"process.parent.name":"cmd.exe"',
+                '"process.name" : "cmd.exe"',
+                '"process.name":\t"cmd.exe"',
+                '"process.name":["x","cmd.exe"]',
+                '"process.name": [ "cmd.exe"]',
+                '"process.name":"x.exe"',
+            ]
+        ),
+        st.sampled_from(["egress", "ingress"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(keyed_rows, st.integers(1, 400), st.sampled_from([0, 20]))
+def test_keyed_lines_are_decided_as_the_line_test(
+    drawn: list[tuple[str, str]], cut: int, padding: int
+) -> None:
+    """A keyed needle's odd key forms are found with the key needles in the block scan: the
+    same lines as `first(line)`, and the second pass leaves exactly what the first took."""
+    lines = [f'{{{field},"network.direction":"{d}"}}'.encode() for field, d in drawn]
+    data = b"".join(line + b"\n" for line in lines)
+    chunks = [data[i : i + cut] for i in range(0, len(data), cut)]
+    ranked = ranked_groups(condition('process.name : "cmd.exe"'), ECS, keys=True)
+    filler = tuple(((b"pad%02d" % i,), (b"never",)) for i in range(padding))
+    first = Prefilter(((ranked[0][1], (b'"egress"',)), *filler))
+    assert b'"process.name":"cmd.exe"' in ranked[0][1]
+    second = Prefilter((((b"ingress",),),))
+    with patch.object(ndjson, "DENSE", 1.01):
+        got = [line for _, line in PrefilteredLines(first).lines(iter_blocks(chunks))]
+        again = PrefilteredLines(second, exclude=first)
+        more = [line for _, line in again.lines(iter_blocks(chunks))]
+    assert got == [line for line in lines if first(line)]
+    assert more == [line for line in lines if second(line) and not first(line)]
+    odd = [line for line in lines if b" :" in line or b"\t" in line or b"[" in line]
+    assert all(first(line) for line in odd)  # whatever their direction
