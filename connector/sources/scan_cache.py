@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from connector.detection.rule_cache import _cache_dir as cache_dir
+from connector.detection.rule_cache import cache_dir
 
 __all__ = ["database", "database_key"]
 
