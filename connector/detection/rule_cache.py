@@ -43,6 +43,7 @@ owned by someone else is never read.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -105,6 +106,22 @@ def cache_dir() -> Path | None:
         return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "s1-connector"
+
+
+def keep_newest(folder: Path, pattern: str, keep: int) -> None:
+    """Remove all but the `keep` newest files of `folder` matching `pattern` (the caches kept
+    beside the rule cache: replay filters, scan databases). Another run may remove some first."""
+    files = sorted(folder.glob(pattern), key=_age)
+    for old in files[keep:]:
+        with contextlib.suppress(FileNotFoundError):  # another run removed it first
+            old.unlink()
+
+
+def _age(path: Path) -> float:
+    try:
+        return -path.stat().st_mtime
+    except FileNotFoundError:  # removed by another run meanwhile: oldest, unlinked or not
+        return float("inf")
 
 
 def _code_key() -> str:

@@ -26,7 +26,6 @@ with the rule cache.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -38,7 +37,7 @@ from pathlib import Path
 
 from connector.detection.eql.compiler import UNPICKLING_ERRORS
 from connector.detection.program import CompiledRule, rule_key
-from connector.detection.rule_cache import cache_dir
+from connector.detection.rule_cache import cache_dir, keep_newest
 from connector.detection.stages import UNTIL
 from connector.sources.base import Shape
 from connector.sources.query import Alternative, Prefilter
@@ -227,21 +226,6 @@ def _write(path: Path, key: str, built: ReplayFilter) -> None:
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
             handle.write(data)
         os.replace(handle.name, path)
-        _prune(path.parent)
+        keep_newest(path.parent, "replay-filter-*.pickle", _KEEP)
     except (OSError, pickle.PicklingError) as exc:
         log.info("replay filter cache %s not written: %s", path, exc)
-
-
-def _prune(folder: Path) -> None:
-    """Keep the `_KEEP` newest filter files."""
-    files = sorted(folder.glob("replay-filter-*.pickle"), key=_age)
-    for old in files[_KEEP:]:
-        with contextlib.suppress(FileNotFoundError):  # another run removed it first
-            old.unlink()
-
-
-def _age(path: Path) -> float:
-    try:
-        return -path.stat().st_mtime
-    except FileNotFoundError:  # removed by another run meanwhile: oldest, unlinked or not
-        return float("inf")

@@ -13,7 +13,6 @@ CPU, another version) is logged and the database compiled and written anew. The 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -23,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from connector.detection.rule_cache import cache_dir
+from connector.detection.rule_cache import cache_dir, keep_newest
 
 __all__ = ["database", "database_key"]
 
@@ -115,21 +114,6 @@ def _write(path: Path, key: str, compiled: Any) -> None:
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
             handle.write(data)
         os.replace(handle.name, path)
-        _prune(path.parent)
+        keep_newest(path.parent, f"{_PREFIX}*.bin", _KEEP)
     except OSError as exc:
         log.info("scan cache %s not written: %s", path, exc)
-
-
-def _prune(folder: Path) -> None:
-    """Keep the `_KEEP` newest databases."""
-    files = sorted(folder.glob(f"{_PREFIX}*.bin"), key=_age)
-    for old in files[_KEEP:]:
-        with contextlib.suppress(FileNotFoundError):  # another run removed it first
-            old.unlink()
-
-
-def _age(path: Path) -> float:
-    try:
-        return -path.stat().st_mtime
-    except FileNotFoundError:  # removed by another run meanwhile
-        return float("inf")
