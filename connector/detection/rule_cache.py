@@ -240,13 +240,18 @@ class RuleCache:
             log.debug("rule cache entry of %s malformed, read again", file)
             self._read_generated()
             return None
+        self._seed(rule, query, compiled)
+        return rule
+
+    def _seed(self, rule: Rule, query: ast.Query | None, compiled: CompiledRule | None) -> None:
+        """Put a cached rule's parsed query and compiled program into the memos; without a
+        program of that rule, the generated code is read so the rule compiles from it."""
         if query is not None:
             PARSED[rule_key(rule)] = query
         if compiled is not None and compiled.rule == rule:
             remember(compiled)
         else:
             self._read_generated()
-        return rule
 
     def put(self, file: Path, rule: Rule) -> None:
         """Remember `rule`, just read from `file` without error (and its parsed query)."""
@@ -281,12 +286,7 @@ class RuleCache:
             self._read_generated()
             return None
         for rule, (query, program) in zip(usable, compiled, strict=True):
-            if query is not None:
-                PARSED[rule_key(rule)] = query
-            if program is not None and program.rule == rule:
-                remember(program)
-            else:
-                self._read_generated()
+            self._seed(rule, query, program)
         return list(outcomes)
 
     def put_sigma(self, file: Path, key: str, outcomes: Sequence[Converted]) -> None:

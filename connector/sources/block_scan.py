@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from connector.sources.query import Alternative, Prefilter
+from connector.sources.query import HIDING_ESCAPE, Alternative, Prefilter
 
 __all__ = ["BlockScanner"]
 
-_IRREGULAR = (rb"\\u", rb"\\/", rb"\n[^{]", rb"[^}\r]\n", rb"[^}]\r\n")
+_IRREGULAR = (HIDING_ESCAPE.pattern, rb"\n[^{]", rb"[^}\r]\n", rb"[^}]\r\n")
 """What makes a pure ASCII block that starts with `{` and ends with `}` not plain:
 `query.HIDING_ESCAPE`'s two escapes (case kept: `C:\\\\Users` holds none), a line that
 does not start with `{`, or does not end with `}` (or `}\r`)."""
