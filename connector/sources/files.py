@@ -14,6 +14,8 @@ formats raises `BadInputError` naming the file and line; a bad line inside an ot
 good NDJSON file is skipped and counted in `stats.skipped["not-json"]` (also behind a
 prefilter: a line that does not look like a JSON object is parsed, never counted as
 `prefilter`). The first line of an NDJSON file is always yielded, whatever the prefilter.
+Behind a prefilter, a big local file's lines are chosen in a forked process
+(`forked_lines.py`) while this one parses them: the same records, counts and errors.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager as ContextManager
 from datetime import timedelta
@@ -31,6 +34,7 @@ import orjson
 
 from connector.errors import BadInputError
 from connector.mapping import Skip, detect_shape, rows_from_table
+from connector.sources import forked_lines
 from connector.sources.admit import outside
 from connector.sources.base import RawRecord, Shape, SourceStats
 from connector.sources.ndjson import (
@@ -206,26 +210,72 @@ class FileSource:
                 return
 
     def _ndjson(self, path: Path | str, blocks: Iterable[bytes], first: int) -> Iterator[Any]:
-        for number, line in self._lines(blocks, first):
+        for number, line in self._lines(blocks, first, path):
             value = _loads(line)
             if value is _BAD:
                 self._skip("not-json", f"{path}:{number}")
                 continue
             yield value
 
-    def _lines(self, blocks: Iterable[bytes], first: int) -> Iterator[tuple[int, bytes]]:
-        """The non-blank lines worth parsing, numbered from `first`."""
+    def _lines(
+        self, blocks: Iterable[bytes], first: int, path: Path | str
+    ) -> Iterator[tuple[int, bytes]]:
+        """The non-blank lines worth parsing, numbered from `first`; chosen in a forked
+        process for a big local file when that is safe (`forked_lines.py`)."""
         if self.exclude is None and (self.prefilter is None or self.prefilter.passes_everything):
             yield from nonblank_lines(blocks, first)
             return
         selected = PrefilteredLines(self.prefilter or Prefilter.everything(), self.exclude)
+        lines = selected.lines(blocks, first)
+        if self._forkable(path):
+            lines = self._forked(selected, lines)
         try:
-            yield from selected.lines(blocks, first)
+            yield from lines
         finally:  # also when the reader stops early: the counts so far are still true
             if selected.skipped:
                 self.stats.skipped["prefilter"] += selected.skipped
             self.taken_lines += selected.taken
             self.dense_files += selected.dense
+
+    def _forkable(self, path: Path | str) -> bool:
+        if self.opener is not None:  # an object store's stream is not ours to fork
+            return False
+        try:
+            size = Path(path).stat().st_size
+        except OSError:  # it was just read: the reading reports what went wrong
+            return False
+        return size >= forked_lines.FORK_FROM and forked_lines.can_fork()
+
+    def _forked(
+        self, selected: PrefilteredLines, lines: Iterator[tuple[int, bytes]]
+    ) -> Iterator[tuple[int, bytes]]:
+        """`lines`, chosen in a forked child; what the child counts (the prefilter's counts,
+        and the bytes read and problems met by the file reading it continues) is added
+        here as if counted here."""
+        stats = self.stats
+        before = (stats.bytes, Counter(stats.skipped), self._logged)
+
+        def counts() -> tuple[int, int]:
+            return selected.skipped, selected.taken
+
+        def on_counts(skipped: int, taken: int) -> None:
+            selected.skipped, selected.taken = skipped, taken
+
+        def report() -> tuple[bool, int, Counter[str], int]:
+            return (
+                selected.dense,
+                stats.bytes - before[0],
+                Counter(stats.skipped) - before[1],
+                self._logged - before[2],
+            )
+
+        def on_report(counted: tuple[bool, int, Counter[str], int]) -> None:
+            selected.dense, read, skipped, logged = counted
+            stats.bytes += read
+            stats.skipped.update(skipped)
+            self._logged += logged
+
+        return forked_lines.forked_lines(lines, counts, report, on_counts, on_report)
 
     def _whole_document(self, path: Path | str) -> Any:
         data = b"".join(self._decoded(path, count=False))

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from connector.config import Config
-from connector.sources import ndjson
+from connector.sources import forked_lines, ndjson
 from connector.sources.base import Shape
 from connector.sources.query import Prefilter
 from connector.sources.replay_filter import ReplayFilter, replay_filter
@@ -51,7 +51,11 @@ def _sample(source: Path, target: Path, order: str, shape: Shape) -> Path:
 
 
 @pytest.mark.parametrize("order", ["sorted", "shuffled"])
-@pytest.mark.parametrize("shape", ["ecs", "cloud-funnel"])
+# With Cloud Funnel lines one pass takes every line (see below): no line is chosen, no fork.
+@pytest.mark.parametrize(
+    ("shape", "reader"),
+    [("ecs", "in-process"), ("ecs", "forked"), ("cloud-funnel", "in-process")],
+)
 def test_two_passes_find_what_reading_every_line_finds(
     workload: dict[str, Path],
     tmp_path: Path,
@@ -59,7 +63,10 @@ def test_two_passes_find_what_reading_every_line_finds(
     caplog: pytest.LogCaptureFixture,
     shape: Shape,
     order: str,
+    reader: str,
 ) -> None:
+    """`reader`: the passes choose their lines in this process, or in a forked one
+    (`sources/forked_lines.py`, as replay does for a big file on a machine with two cores)."""
     config = Config.model_validate({"rules": {"builtin": False, "paths": [str(CORPUS)]}})
     path = _sample(workload[shape], tmp_path / f"{shape}.ndjson", order, shape)
     # Every line, no prefilter at all: the reference.
@@ -71,14 +78,31 @@ def test_two_passes_find_what_reading_every_line_finds(
     # The two passes, with the prefilter never switched off for a dense file (so the
     # workload, where most lines hold some needle, exercises both passes).
     monkeypatch.setattr(ndjson, "DENSE", 1.01)
+    forks = _reader(monkeypatch, reader)
     with caplog.at_level(logging.INFO, logger="connector.runner.replay"):
         found = _alerts(config, path, shape)
     assert found == reference
+    assert len(forks) == (2 if reader == "forked" else 0)  # the first and the second pass
     assert len({rule for rule, _ in found}) >= 3, "the workload must make several rules fire"
     messages = caplog.text
     if shape == "ecs":  # CF lines: not every stage has needles there, one pass takes all
         assert "second pass" in messages
         assert "dropped (no root match" in messages
+
+
+def _reader(monkeypatch: pytest.MonkeyPatch, reader: str) -> list[None]:
+    """Where the passes choose their lines; the list grows by one per forked file pass."""
+    forks: list[None] = []
+    real = forked_lines.forked_lines
+
+    def counted(*args: Any) -> Any:
+        forks.append(None)
+        return real(*args)
+
+    monkeypatch.setattr(forked_lines, "forked_lines", counted)
+    monkeypatch.setattr(forked_lines, "FORK_FROM", 0 if reader == "forked" else 1 << 62)
+    monkeypatch.setattr(forked_lines, "can_fork", lambda: True)
+    return forks
 
 
 def test_every_corpus_rule_has_a_first_pass_test_on_ecs_lines() -> None:
