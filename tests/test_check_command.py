@@ -116,7 +116,7 @@ def test_all_fine_exits_0_and_sends_nothing(
         body = _webhook(url) + _syslog(tcp.port, "tcp") + _syslog(tls.port, "tls", pki.ca)
         body += '[[outputs]]\ntype = "file"\npath = "out/alerts.jsonl"\n'
         code, lines = _run(_config(tmp_path, body, rules='"rules"'), capsys)
-        assert tcp.connections == 1 and tls.connections == 1
+        assert tcp.wait_connections(1) == 1 and tls.wait_connections(1) == 1
         assert tcp.messages == [] and tls.messages == []
     assert code == 0, _failed(lines)
     assert lines[-1] == "check: all good"

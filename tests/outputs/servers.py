@@ -81,6 +81,7 @@ class StreamServer:
             conn.settimeout(_POLL_S)
             with self._cond:
                 self.connections += 1
+                self._cond.notify_all()
             self._read(conn)
         except (OSError, ssl.SSLError) as exc:
             with self._cond:
@@ -127,6 +128,13 @@ class StreamServer:
         with self._cond:
             self._cond.wait_for(lambda: len(self.messages) >= count, _WAIT_S)
             return list(self.messages)
+
+    def wait_connections(self, count: int) -> int:
+        """The number of connections accepted, once it reaches `count` (or after the wait):
+        a client may finish before the accepting thread has counted its connection."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.connections >= count, _WAIT_S)
+            return self.connections
 
     def wait_for_error(self) -> list[str]:
         with self._cond:
