@@ -68,28 +68,58 @@ def test_replay_collects_rarely_and_restores_the_collector(
     assert bulk * 5 <= default, (bulk, default)
 
 
-def test_replay_loads_its_rules_and_builds_its_filter_under_the_bulk_thresholds(
+def test_replay_loads_its_rules_and_builds_its_filter_without_collecting(
     workload: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Set-up (rules from the cache, the replay filter) keeps millions of new objects: the
-    collector runs at the bulk thresholds there too, and is restored after."""
+    """Set-up (rules from the cache, the replay filter) keeps millions of new objects and
+    makes no cyclic garbage: the collector is off there, and what set-up made is frozen
+    before the collector is on again (no collection scans it between set-up and the run);
+    the collector is as before after."""
     with workload["ecs"].open("rb") as handle:
         path = tmp_path / "one.ndjson"
         path.write_bytes(next(handle))
-    seen: list[tuple[int, ...]] = []
-    load, plan = replay_module.load_configured_rules, replay_module._plan
+    corpus = FIXTURES / "detection-rules-s1" / "rules"
+    config = Config.model_validate({"rules": {"builtin": False, "paths": [str(corpus)]}})
+    seen: list[bool] = []
+    stage = ["set-up"]
+    between: list[int] = []  # collections after set-up, before the run
+    load, plan, bulk = (
+        replay_module.load_configured_rules,
+        replay_module._plan,
+        replay_module._bulk_collection,
+    )
 
     def load_spy(config: Config) -> Any:
-        seen.append(gc.get_threshold())
+        seen.append(gc.isenabled())
         return load(config)
 
     def plan_spy(detector: Any, shape: Any) -> Any:
-        seen.append(gc.get_threshold())
-        return plan(detector, shape)
+        seen.append(gc.isenabled())
+        built = plan(detector, shape)
+        stage[0] = "between"
+        return built
+
+    @contextmanager
+    def bulk_spy() -> Iterator[None]:
+        stage[0] = "run"
+        with bulk():
+            yield
+
+    def spy(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start" and stage[0] == "between":
+            between.append(info["generation"])
 
     monkeypatch.setattr(replay_module, "load_configured_rules", load_spy)
     monkeypatch.setattr(replay_module, "_plan", plan_spy)
-    thresholds = gc.get_threshold()
-    replay_module.replay(Config(), [path], "ecs", "alerts", io.StringIO())
-    assert seen == [replay_module._BULK_THRESHOLDS] * 2
-    assert gc.get_threshold() == thresholds
+    monkeypatch.setattr(replay_module, "_bulk_collection", bulk_spy)
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    assert gc.isenabled()
+    gc.callbacks.append(spy)
+    try:
+        replay_module.replay(config, [path], "ecs", "alerts", io.StringIO())
+    finally:
+        gc.callbacks.remove(spy)
+    assert seen == [False, False]
+    assert stage == ["run"] and between == []
+    assert gc.isenabled()
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)
