@@ -13,7 +13,7 @@ passing lines are found without a Python step per line, and without splitting th
    has no other group (the hit is then the answer).
 
 So the lines chosen are exactly those `Prefilter.passes_lowered` accepts, and, when the
-prefilter has forcing patterns (`line_forms.py`), those with one (found by one more scan); the
+prefilter has forcing patterns (`line_forms.py`), those with one (one more scan a pattern); the
 work grows with the hits, not with the lines. Blocks that are not plain return None and go
 the line by line way (ndjson.py), which handles the forced and shapeless lines.
 """
@@ -80,8 +80,11 @@ class BlockScanner:
         self._forced = len(self._keys)
         self._hits = _hyperscan((*self._keys, *prefilter.forcing_texts))
         self._irregular = _irregular()
-        forcing = prefilter.forcing_patterns
-        self._odd = _hyperscan(forcing, literal=False) if forcing else None
+        # One database per pattern: Hyperscan scans several such patterns together several
+        # times slower than one by one (`line_forms.ODD_NUMBER_PATTERNS`).
+        self._odd = [
+            _hyperscan((pattern,), literal=False) for pattern in prefilter.forcing_patterns
+        ]
 
     def select(self, block: bytes) -> tuple[list[tuple[int, bytes]], int] | None:
         """For a plain block: the passing lines as (index in the block, line without
@@ -146,8 +149,8 @@ class BlockScanner:
                 spans.append((start, stop))
             else:
                 tried.add(key)
-        if self._odd is not None:
-            odd = _spans_at(block, (end for end, _ in self._odd(block)))
+        if self._odd:
+            odd = _spans_at(block, sorted(end for scan in self._odd for end, _ in scan(block)))
             if odd:
                 spans = sorted(set(spans).union(odd))
         return _indexed(block, spans)

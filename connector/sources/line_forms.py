@@ -38,13 +38,18 @@ Group = tuple[bytes, ...]
 _NUMBER_PREFIXES = (b":", b": ", b"[", b"[ ", b",", b", ")
 _NUMBER_SUFFIXES = (b",", b"]", b"}")
 ODD_NUMBER_PATTERNS = (
-    rb"[:\[,][ \t\r]*-?[0-9]+(?:\.[0-9]+(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)[ \t\r]*[,\]}]",
-    rb"[:\[,][ \t\r]*-?[0-9]+[ \t\r]+[,\]}]",
+    rb"\.[0-9]+(?:[eE][+-]?[0-9]+)?[ \t\r]*[,\]}]",
+    rb"[0-9][eE][+-]?[0-9]+[ \t\r]*[,\]}]",
+    rb"[0-9][ \t\r]+[,\]}]",
     rb"[:\[,](?:[ \t\r]{2,}|[\t\r])-?[0-9]",
 )
-"""JSON numbers a number's needles may not show: with a fraction or an exponent, or with
-space around them other than one space after `:`, `[` or `,`. (A string may look like one
-too: such a line only passes when it need not.)"""
+"""What a JSON number the number needles may not show ends with: a fraction or an exponent,
+space after it, or space before it other than one space after `:`, `[` or `,`. Each pattern
+asks only for the number's end and what follows it (or, the last, what precedes it), not for
+the `:`, `[` or `,` before the whole number: a string may look like one too (such a line
+passes when it need not), but a pattern starting with that separator and digits made
+Hyperscan test nearly every byte of a JSON line (0.13 s each over the 86 MB workload; these
+take 0.02-0.03 s each, when scanned one by one: together they cost as much as the old ones)."""
 _NUMBER_NEEDLE = re.compile(rb"[:\[,] ?-?[0-9]+[,\]}]")
 _KEYED_NEEDLE = re.compile(rb'"([^"\\]+)": ?"')
 
