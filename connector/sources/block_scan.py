@@ -96,10 +96,12 @@ class BlockScanner:
             or self._irregular(block)
         ):
             return None
-        count = block.count(b"\n") + (block[-1:] != b"\n")
+        last = block[-1:] != b"\n"  # a last line without its line break
         if self.empty:
-            return [], count
-        chosen = self._chosen(block, self._hits(block))
+            return [], block.count(b"\n") + last
+        chosen, breaks, counted = _indexed(block, self._chosen(block, self._hits(block)))
+        # The line breaks before the last chosen line are counted already: count the rest.
+        count = breaks + block.count(b"\n", counted) + last
         return [
             (index, block[start:stop].removesuffix(b"\r")) for index, start, stop in chosen
         ], count
@@ -110,11 +112,11 @@ class BlockScanner:
         escape and shape conditions are the caller's (`ndjson.PrefilteredLines`)."""
         if self.empty:
             return []
-        return [index for index, _, _ in self._chosen(block, self._hits(block))]
+        return [index for index, _, _ in _indexed(block, self._chosen(block, self._hits(block)))[0]]
 
-    def _chosen(self, block: bytes, hits: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
-        """(index, start, end) in `block` of the lines that pass the needle test, or that hold
-        one of the prefilter's forcing patterns, in order; `hits` are the key hits."""
+    def _chosen(self, block: bytes, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """(start, end) in `block` of the lines that pass the needle test, or that hold one
+        of the prefilter's forcing patterns, in order; `hits` are the key hits."""
         spans: list[tuple[int, int]] = []
         tests = self._tests
         forced = self._forced
@@ -153,7 +155,7 @@ class BlockScanner:
             odd = _spans_at(block, sorted(end for scan in self._odd for end, _ in scan(block)))
             if odd:
                 spans = sorted(set(spans).union(odd))
-        return _indexed(block, spans)
+        return spans
 
 
 def _spans_at(block: bytes, ends: Iterable[int]) -> list[tuple[int, int]]:
@@ -171,9 +173,12 @@ def _spans_at(block: bytes, ends: Iterable[int]) -> list[tuple[int, int]]:
     return found
 
 
-def _indexed(block: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
-    """`spans` (ascending lines of `block`) with the index of each line: line breaks are
-    counted only up to the lines chosen, not to every line with a hit."""
+def _indexed(
+    block: bytes, spans: list[tuple[int, int]]
+) -> tuple[list[tuple[int, int, int]], int, int]:
+    """`spans` (ascending lines of `block`) with the index of each line, and how many line
+    breaks come before which offset (the last line's start): line breaks are counted only up
+    to the lines chosen, not to every line with a hit, and the caller counts on from there."""
     count = block.count
     index = before = 0
     indexed: list[tuple[int, int, int]] = []
@@ -181,7 +186,7 @@ def _indexed(block: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, int,
         index += count(b"\n", before, start)
         before = start
         indexed.append((index, start, stop))
-    return indexed
+    return indexed, index, before
 
 
 def _no_hits(block: bytes) -> list[tuple[int, int]]:
