@@ -26,11 +26,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import quote
+
+import orjson
 
 from connector.detection.model import Event, Match, Rule
 from connector.ecsutil import nest
@@ -59,13 +63,28 @@ def alert_id(match: Match) -> str:
     quoting makes the parts unambiguous (no separator can be forged from inside a value),
     and no wall-clock time or run id takes part.
     """
-    parts = [
-        ALERT_ID_VERSION,
-        match.rule.rule_id,
-        list(match.join_key),
-        [_event_key(event) for event in match.events],
-    ]
-    return hashlib.sha256(_canonical_json(parts).encode("ascii")).hexdigest()
+    rule_id, join_key = match.rule.rule_id, match.join_key
+    keys = [_event_key(event) for event in match.events]
+    if rule_id.__class__ is str and all(value.__class__ is str for value in join_key):
+        # Only strings (the common case): the same text `_canonical_json` writes for them,
+        # without building an encoder (json quotes each string with this very function).
+        text = "".join(
+            (
+                _ID_HEAD,
+                encode_basestring_ascii(rule_id),
+                ",[",
+                ",".join(map(encode_basestring_ascii, join_key)),
+                "],[",
+                ",".join(map(encode_basestring_ascii, keys)),
+                "]]",
+            )
+        )
+    else:
+        text = _canonical_json([ALERT_ID_VERSION, rule_id, list(join_key), keys])
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+_ID_HEAD = "[" + encode_basestring_ascii(ALERT_ID_VERSION) + ","
 
 
 def _canonical_json(value: Any) -> str:
@@ -101,27 +120,32 @@ def build_alert(match: Match, *, created: datetime, console_url: str = "") -> di
     reason = _reason_line(match, network, span)
     flat["message"] = flat["event.reason"] = reason
     doc = nest(flat)
-    doc["threat"] = [_copy(entry) for entry in match.rule.threat]
+    doc["threat"] = _threat_copy(match.rule.threat)
     doc["tags"] = list(match.rule.tags)
     return doc
 
 
 class _Span:
     """The first and last matched events' times, read once per alert: `start`/`end` (None
-    when unusable), and in epoch ms."""
+    when unusable) and `gap_ms`, the milliseconds between them (None when either is
+    unusable). A match of one event reads its time once (start is end, the gap is 0)."""
 
-    __slots__ = ("end", "end_ms", "start", "start_ms")
+    __slots__ = ("end", "gap_ms", "start")
 
     def __init__(self, events: tuple[Event, ...]) -> None:
-        self.start, self.end = _timestamp(events[0]), _timestamp(events[-1])
-        self.start_ms = to_epoch_ms(self.start) if self.start is not None else None
-        self.end_ms = to_epoch_ms(self.end) if self.end is not None else None
+        first, last = events[0], events[-1]
+        self.start = start = _timestamp(first)
+        self.end = end = start if last is first else _timestamp(last)
+        if start is None or end is None:
+            self.gap_ms: int | None = None
+        elif end is start:
+            self.gap_ms = 0
+        else:
+            self.gap_ms = to_epoch_ms(end) - to_epoch_ms(start)
 
     def gap_seconds(self) -> float:
         """Seconds from the first to the last matched event (0.0 when unknown or single)."""
-        if self.start_ms is None or self.end_ms is None:
-            return 0.0
-        return (self.end_ms - self.start_ms) / 1000.0
+        return 0.0 if self.gap_ms is None else self.gap_ms / 1000.0
 
 
 def _with_prefixes(event: Event, prefixes: tuple[str, ...]) -> dict[str, Any]:
@@ -152,6 +176,57 @@ def _copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def _threat_copy(threat: tuple[dict[str, Any], ...]) -> list[Any]:
+    """`[_copy(entry) for entry in threat]`, made from the rule's threat as JSON kept once
+    per rule (`orjson.loads` makes fresh objects about twice as fast as `_copy`). Only a
+    threat that JSON gives back exactly (same values, same types, same key order) is kept
+    that way; any other is copied with `_copy`."""
+    entry = _THREATS.get(id(threat))
+    if entry is None or entry[0] is not threat:
+        if len(_THREATS) >= _THREATS_KEPT:
+            _THREATS.clear()
+        entry = _THREATS[id(threat)] = (threat, _threat_json(threat))
+    blob = entry[1]
+    if blob is None:
+        return [_copy(item) for item in threat]
+    copied: list[Any] = orjson.loads(blob)
+    return copied
+
+
+def _threat_json(threat: tuple[dict[str, Any], ...]) -> bytes | None:
+    """The threat as JSON when JSON gives it back exactly, else None."""
+    items = list(threat)
+    if not all(map(_plain_json, items)):
+        return None
+    try:
+        blob = orjson.dumps(items)
+    except orjson.JSONEncodeError:
+        return None  # see `_plain_json`: such a threat is copied with `_copy`
+    return blob
+
+
+_THREATS: dict[int, tuple[tuple[dict[str, Any], ...], bytes | None]] = {}
+"""By `id` of a rule's threat tuple: the tuple (kept, so the id is not reused) and its JSON."""
+_THREATS_KEPT = 4_096
+
+
+def _plain_json(value: Any) -> bool:
+    """Whether JSON gives `value` back exactly, as far as types tell: dicts, lists, strings,
+    integers, bools, None and finite floats, of exactly these types (what orjson refuses,
+    keys that are not strings, integers beyond 64 bits, lone surrogates, deep nesting, is
+    found when it writes the threat)."""
+    kind = value.__class__
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is list:
+        return all(map(_plain_json, value))
+    if kind is dict:
+        return all(map(_plain_json, value.values()))
+    return False
+
+
 def _network_event(events: Iterable[Event]) -> Event | None:
     """The first event that describes a connection (category network or a destination)."""
     for event in events:
@@ -179,11 +254,11 @@ def _event_fields(match: Match, created: datetime, span: _Span) -> dict[str, Any
         "event.created": format_utc(created),
         "event.risk_score": match.rule.risk_score,
     }
-    if span.start is not None and span.start_ms is not None and span.end_ms is not None:
-        fields["event.start"] = format_utc(span.start)
+    if span.start is not None and span.gap_ms is not None:
+        fields["event.start"] = end if span.start is span.end else format_utc(span.start)
         fields["event.end"] = end
         # ECS event.duration is in nanoseconds; ms precision is all the events carry.
-        fields["event.duration"] = (span.end_ms - span.start_ms) * 1_000_000
+        fields["event.duration"] = span.gap_ms * 1_000_000
     return fields
 
 

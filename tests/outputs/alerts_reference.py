@@ -5,12 +5,14 @@ reference that `test_alert_equivalence.py` compares `connector.alerts.build_aler
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from connector.alerts import alert_id, console_link
+from connector.alerts import ALERT_ID_VERSION, console_link
 from connector.detection.model import Event, Match, Rule
 from connector.ecsutil import _nest_steps as nest
 from connector.timeutil import format_utc, to_datetime, to_epoch_ms
@@ -19,6 +21,28 @@ _FIRST_EVENT_PREFIXES = ("host.", "user.", "process.")
 _NETWORK_PREFIXES = ("source.", "destination.", "network.")
 _REASON_SUBJECT_CHARS = 60
 _WHITESPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
+
+
+def alert_id(match: Match) -> str:
+    """The alert id as it was computed before (one `json.dumps` of the parts)."""
+    parts = [
+        ALERT_ID_VERSION,
+        match.rule.rule_id,
+        list(match.join_key),
+        [_event_key(event) for event in match.events],
+    ]
+    return hashlib.sha256(_canonical_json(parts).encode("ascii")).hexdigest()
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def _event_key(event: Event) -> str:
+    event_id = event.get("event.id")
+    if event_id is not None and event_id != "":
+        return str(event_id)
+    return "sha256:" + hashlib.sha256(_canonical_json(event).encode("ascii")).hexdigest()
 
 
 def reference_alert(match: Match, *, created: datetime, console_url: str = "") -> dict[str, Any]:

@@ -8,14 +8,22 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.alerts import build_alert, reason_line
+from connector import alerts
+from connector.alerts import _copy, alert_id, build_alert, reason_line
 from connector.detection.model import Match, Rule
+from tests.outputs.alerts_reference import alert_id as reference_id
 from tests.outputs.alerts_reference import reason_line as reference_reason
 from tests.outputs.alerts_reference import reference_alert
 from tests.outputs.conftest import SEED_RULE, seed_match
+
+
+class _StrSub(str):
+    """A string of another type (JSON writes it as a string)."""
+
 
 _TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
 _SCALAR = st.one_of(st.none(), st.booleans(), st.integers(), _TEXT, st.floats(allow_nan=False))
@@ -94,3 +102,100 @@ def test_the_seed_alert_is_byte_identical_to_the_reference() -> None:
     assert _text(build_alert(match, created=created)) == _text(
         reference_alert(match, created=created)
     )
+
+
+_ID_PART = st.one_of(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=8),
+    st.text(alphabet=st.characters(), max_size=4),  # lone surrogates too
+    _SCALAR,
+    st.builds(_StrSub, st.text(max_size=4)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    rule_id=st.one_of(st.text(max_size=8), st.builds(_StrSub, st.text(max_size=4))),
+    join_key=st.lists(_ID_PART, max_size=3).map(tuple),
+    ids=st.lists(st.one_of(st.none(), _ID_PART), min_size=1, max_size=3),
+)
+def test_the_alert_id_is_the_reference_id(
+    rule_id: str, join_key: tuple[Any, ...], ids: list[Any]
+) -> None:
+    rule = Rule(rule_id=rule_id, name="r", query="any where true")
+    events = tuple({"event.id": value, "n": n} for n, value in enumerate(ids))
+    match = Match(rule, events, join_key)
+    assert alert_id(match) == reference_id(match)
+
+
+def _typed(value: Any) -> Any:
+    """The value with every type spelled out (tuple vs list, 1 vs 1.0 vs True, key order)."""
+    if isinstance(value, dict):
+        return (type(value), [(_typed(k), _typed(v)) for k, v in value.items()])
+    if isinstance(value, list | tuple):
+        return (type(value), [_typed(item) for item in value])
+    return (type(value), repr(value))
+
+
+def _containers(value: Any) -> list[int]:
+    """The ids of the mutable containers inside `value` (tuples may be shared: immutable)."""
+    if isinstance(value, dict):
+        return [id(value), *(i for item in value.values() for i in _containers(item))]
+    if isinstance(value, list):
+        return [id(value), *(i for item in value for i in _containers(item))]
+    if isinstance(value, tuple):
+        return [i for item in value for i in _containers(item)]
+    return []
+
+
+_THREAT_SCALAR = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(), st.text(alphabet=st.characters(), max_size=4), st.builds(_StrSub, st.text()),
+)  # fmt: skip
+_THREAT_VALUE = st.recursive(
+    _THREAT_SCALAR,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=2).map(tuple),
+        st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(threat=st.lists(st.dictionaries(st.text(max_size=3), _THREAT_VALUE, max_size=3), max_size=3))
+def test_the_alert_threat_is_a_fresh_exact_copy_of_the_rule_threat(
+    threat: list[dict[str, Any]],
+) -> None:
+    rule = Rule(rule_id="r", name="r", query="any where true", threat=tuple(threat))
+    match = Match(rule, ({"event.id": "1"},))
+    created = datetime(2026, 12, 3, tzinfo=UTC)
+    first = build_alert(match, created=created)["threat"]
+    second = build_alert(match, created=created)["threat"]
+    assert _typed(first) == _typed(second) == _typed([_copy(entry) for entry in threat])
+    shared = set(_containers(rule.threat)) | set(_containers(first))
+    assert not set(_containers(first)) & set(_containers(rule.threat))
+    assert not set(_containers(second)) & shared
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), -0.0, 2**64, -(2**63) - 1, (1, 2.0), _StrSub("x"), "\ud800",
+     {1: "a"}, {"k": [1, {"n": None}]}, True, 1e16],
+)  # fmt: skip
+def test_odd_threat_values_are_copied_exactly(value: Any) -> None:
+    threat = ({"v": value, "l": [value]},)
+    rule = Rule(rule_id="r", name="r", query="any where true", threat=threat)
+    doc = build_alert(Match(rule, ({"event.id": "1"},)), created=datetime(2026, 12, 3, tzinfo=UTC))
+    assert _typed(doc["threat"]) == _typed([_copy(entry) for entry in threat])
+
+
+def test_a_threat_json_gives_back_exactly_is_copied_from_json() -> None:
+    rule = Rule(rule_id="r", name="r", query="any where true", threat=SEED_RULE.threat)
+    match = Match(rule, ({"event.id": "1"},))
+    doc = build_alert(match, created=datetime(2026, 12, 3, tzinfo=UTC))
+    assert _typed(doc["threat"]) == _typed([_copy(entry) for entry in SEED_RULE.threat])
+    assert alerts._THREATS[id(rule.threat)][1] is not None
+    odd = Rule(rule_id="r", name="r", query="any where true", threat=({"a": (1, 2.0)},))
+    build_alert(Match(odd, ({"event.id": "1"},)), created=datetime(2026, 12, 3, tzinfo=UTC))
+    assert alerts._THREATS[id(odd.threat)][1] is None
