@@ -136,6 +136,33 @@ class StringMatcher:
         ]
         return cls(False, pattern=joined, flags=flags, required=_required(runs))
 
+    def matches_some(self, values: list[Any]) -> bool:
+        """True when some string of `values` matches (other items never do): `matches` per
+        string, with the checks of a matcher without regex and without `any_string` done
+        inline (lists such as `process.args` are tested by many conditions per event)."""
+        if self.pattern is not None or self.any_string:
+            matches = self.matches
+            for item in values:
+                if item.__class__ is str and matches(item):
+                    return True
+            return False
+        fold, exact, suffixes, prefixes = self.fold, self.exact, self.suffixes, self.prefixes
+        contains = self.contains
+        for item in values:
+            if item.__class__ is not str:
+                continue
+            text = item.casefold() if fold else item
+            if text in exact:
+                return True
+            if suffixes and text.endswith(suffixes):
+                return True
+            if prefixes and text.startswith(prefixes):
+                return True
+            for needle in contains:
+                if needle in text:
+                    return True
+        return False
+
     def matches(self, value: str) -> bool:
         """True when `value` matches at least one pattern."""
         if self.any_string:

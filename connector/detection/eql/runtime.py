@@ -2,7 +2,9 @@
 
 A field value is None (missing or null), a scalar, or a list of scalars. "Any" helpers are
 true when at least one element satisfies the check; a missing field satisfies nothing, so
-`not any(...)` is true for it (Elasticsearch's `must_not`).
+`not any(...)` is true for it (Elasticsearch's `must_not`). Lists are walked with plain
+`for` loops, not `any(<generator>)`: these helpers run for every list-valued field a
+condition tests (`process.args`), and a generator costs a frame per call.
 """
 
 from __future__ import annotations
@@ -36,21 +38,30 @@ def is_null(value: Any) -> bool:
 def eq_any(value: Any, constant: Any) -> bool:
     """Some element equals `constant` exactly (same type family, case-sensitive)."""
     if value.__class__ is list:
-        return any(compare("==", item, constant) is True for item in value)
+        for item in value:
+            if compare("==", item, constant) is True:
+                return True
+        return False
     return compare("==", value, constant) is True
 
 
 def cmp_any(value: Any, op: str, constant: Any) -> bool:
     """Some element satisfies `element op constant`."""
     if value.__class__ is list:
-        return any(compare(op, item, constant) is True for item in value)
+        for item in value:
+            if compare(op, item, constant) is True:
+                return True
+        return False
     return compare(op, value, constant) is True
 
 
 def in_any(value: Any, options: frozenset[Any]) -> bool:
     """Some element is one of `options` (hashable scalars; bools never equal numbers)."""
     if value.__class__ is list:
-        return any(_in(item, options) for item in value)
+        for item in value:
+            if _in(item, options):
+                return True
+        return False
     return _in(value, options)
 
 
@@ -63,7 +74,7 @@ def in_str_any(value: Any, options: frozenset[str]) -> bool:
         try:
             return not options.isdisjoint(value)
         except TypeError:
-            return any(_in(item, options) for item in value)
+            return in_any(value, options)
     return _in(value, options)
 
 
@@ -79,7 +90,13 @@ def _in(item: Any, options: frozenset[Any]) -> bool:
 def in_fold_any(value: Any, options: frozenset[Any]) -> bool:
     """Like `in_any`, folding strings (options are folded already)."""
     if value.__class__ is list:
-        return any(_in(_fold(item), options) for item in value)
+        for item in value:
+            if item.__class__ is str:
+                if item.casefold() in options:
+                    return True
+            elif _in(item, options):
+                return True
+        return False
     return _in(_fold(value), options)
 
 
@@ -92,21 +109,28 @@ def match_any(value: Any, matcher: StringMatcher) -> bool:
     if value.__class__ is str:
         return matcher.matches(value)
     if value.__class__ is list:
-        return any(item.__class__ is str and matcher.matches(item) for item in value)
+        return matcher.matches_some(value)
     return False
 
 
 def cidr_any(value: Any, networks: CidrSet) -> bool:
     """Some element is an address inside `networks`."""
     if value.__class__ is list:
-        return any(networks.contains(item) for item in value)
+        contains = networks.contains
+        for item in value:
+            if contains(item):
+                return True
+        return False
     return networks.contains(value)
 
 
 def true_any(value: Any) -> bool:
     """Some element is the boolean true (a bare field used as a condition)."""
     if value.__class__ is list:
-        return any(item is True for item in value)
+        for item in value:
+            if item is True:
+                return True
+        return False
     return value is True
 
 
