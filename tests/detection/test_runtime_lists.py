@@ -101,3 +101,35 @@ def test_the_list_helpers_are_some_element(
     assert true_any(items) is _some(items, lambda i: i is True)
     networks = CidrSet(["10.0.0.0/8"])
     assert cidr_any(items, networks) is _some(items, networks.contains)
+
+
+class _Text(str):
+    """A string of another type: never a JSON string, so never matched as one."""
+
+
+def test_a_list_changed_in_place_is_folded_again() -> None:
+    matcher = StringMatcher.wildcards(["-ENC"], True)
+    folded = frozenset({"-enc"})
+
+    def same(items: list[Any]) -> bool:
+        """Both helpers answer as the one-value checks do, and say whether it matched."""
+        found = _some(items, lambda i: i.__class__ is str and matcher.matches(i))
+        assert matcher.matches_some(items) is found
+        assert in_fold_any(items, folded) is _some(
+            items, lambda i: _in(i.casefold() if i.__class__ is str else i, folded)
+        )
+        return found
+
+    args = ["powershell.exe", "-Enc"]
+    assert same(args)
+    args[1] = "-nop"  # the same list object, another item
+    assert not same(args)
+    args[1] = "-enc"
+    assert same(args)
+    args[1] = _Text("-enc")  # an equal item of another type (not a string to the matcher)
+    assert not same(args)
+    args.append("-ENC")  # longer
+    assert same(args)
+    del args[:]
+    assert not same(args)
+    assert same(["-enc"]) and not same(["x"])

@@ -37,11 +37,19 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import is_
 from typing import Any
 
 from connector.detection.eql.regex_runs import required_runs
 
-__all__ = ["CidrSet", "StringMatcher", "lucene_regex", "wildcard_regex"]
+__all__ = [
+    "CidrSet",
+    "StringMatcher",
+    "folded_strings",
+    "lucene_regex",
+    "strings",
+    "wildcard_regex",
+]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -139,28 +147,27 @@ class StringMatcher:
     def matches_some(self, values: list[Any]) -> bool:
         """True when some string of `values` matches (other items never do): `matches` per
         string, with the checks of a matcher without regex and without `any_string` done
-        inline (lists such as `process.args` are tested by many conditions per event)."""
+        inline over the list's strings, case-folded once per list (`folded_strings`): lists
+        such as `process.args` are tested by many conditions of an event."""
         if self.pattern is not None or self.any_string:
             matches = self.matches
-            for item in values:
+            for item in values:  # noqa: SIM110 - a loop: no generator frame per call
                 if item.__class__ is str and matches(item):
                     return True
             return False
-        fold, exact, suffixes, prefixes = self.fold, self.exact, self.suffixes, self.prefixes
-        contains = self.contains
-        for item in values:
-            if item.__class__ is not str:
-                continue
-            text = item.casefold() if fold else item
-            if text in exact:
-                return True
-            if suffixes and text.endswith(suffixes):
-                return True
-            if prefixes and text.startswith(prefixes):
-                return True
-            for needle in contains:
-                if needle in text:
+        texts = folded_strings(values) if self.fold else strings(values)
+        if not self.exact.isdisjoint(texts):
+            return True
+        suffixes, prefixes, contains = self.suffixes, self.prefixes, self.contains
+        if suffixes or prefixes or contains:
+            for text in texts:
+                if suffixes and text.endswith(suffixes):
                     return True
+                if prefixes and text.startswith(prefixes):
+                    return True
+                for needle in contains:
+                    if needle in text:
+                        return True
         return False
 
     def matches(self, value: str) -> bool:
@@ -191,6 +198,29 @@ class StringMatcher:
             regex = self.regex = re.compile(self.pattern, self.flags)
         return regex.fullmatch(text) is not None
 
+
+def strings(values: list[Any]) -> list[str]:
+    """The items of `values` that are strings (exactly: a subclass is no JSON string)."""
+    return [item for item in values if item.__class__ is str]
+
+
+def folded_strings(values: list[Any]) -> tuple[str, ...]:
+    """The strings of `values`, case-folded (`strings`), remembered for the last list asked
+    about: the conditions of one event fold its lists once. The answer is reused only for
+    the same list object holding the very same items (`is`, item by item), so a list
+    changed in place is folded again."""
+    global _FOLDED  # noqa: PLW0603 - one slot, replaced whole (a tuple): safe across threads
+    last = _FOLDED
+    if last[0] is values and len(values) == len(last[1]) and all(map(is_, values, last[1])):
+        return last[2]
+    folded = tuple([item.casefold() for item in values if item.__class__ is str])
+    _FOLDED = (values, tuple(values), folded)
+    return folded
+
+
+_FOLDED: tuple[list[Any] | None, tuple[Any, ...], tuple[str, ...]] = (None, (), ())
+"""The last list `folded_strings` folded, its items then (held: their ids stay theirs), and
+the answer."""
 
 _WILDCARDS = re.compile(r"[*?]")
 _CASELESS = frozenset(chr(c) for c in range(128) if not chr(c).isalpha())

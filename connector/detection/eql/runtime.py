@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.detection.eql.functions import arith, compare
-from connector.detection.eql.patterns import CidrSet, StringMatcher
+from connector.detection.eql.patterns import CidrSet, StringMatcher, folded_strings
 
 __all__ = ["NAMESPACE"]
 
@@ -38,7 +38,7 @@ def is_null(value: Any) -> bool:
 def eq_any(value: Any, constant: Any) -> bool:
     """Some element equals `constant` exactly (same type family, case-sensitive)."""
     if value.__class__ is list:
-        for item in value:
+        for item in value:  # noqa: SIM110 - a loop: no generator frame per call
             if compare("==", item, constant) is True:
                 return True
         return False
@@ -48,7 +48,7 @@ def eq_any(value: Any, constant: Any) -> bool:
 def cmp_any(value: Any, op: str, constant: Any) -> bool:
     """Some element satisfies `element op constant`."""
     if value.__class__ is list:
-        for item in value:
+        for item in value:  # noqa: SIM110 - a loop: no generator frame per call
             if compare(op, item, constant) is True:
                 return True
         return False
@@ -58,7 +58,7 @@ def cmp_any(value: Any, op: str, constant: Any) -> bool:
 def in_any(value: Any, options: frozenset[Any]) -> bool:
     """Some element is one of `options` (hashable scalars; bools never equal numbers)."""
     if value.__class__ is list:
-        for item in value:
+        for item in value:  # noqa: SIM110 - a loop: no generator frame per call
             if _in(item, options):
                 return True
         return False
@@ -90,11 +90,10 @@ def _in(item: Any, options: frozenset[Any]) -> bool:
 def in_fold_any(value: Any, options: frozenset[Any]) -> bool:
     """Like `in_any`, folding strings (options are folded already)."""
     if value.__class__ is list:
-        for item in value:
-            if item.__class__ is str:
-                if item.casefold() in options:
-                    return True
-            elif _in(item, options):
+        if not options.isdisjoint(folded_strings(value)):
+            return True
+        for item in value:  # noqa: SIM110 - a loop: no generator frame per call
+            if item.__class__ is not str and _in(item, options):
                 return True
         return False
     return _in(_fold(value), options)
@@ -117,7 +116,7 @@ def cidr_any(value: Any, networks: CidrSet) -> bool:
     """Some element is an address inside `networks`."""
     if value.__class__ is list:
         contains = networks.contains
-        for item in value:
+        for item in value:  # noqa: SIM110 - a loop: no generator frame per call
             if contains(item):
                 return True
         return False
@@ -127,7 +126,7 @@ def cidr_any(value: Any, networks: CidrSet) -> bool:
 def true_any(value: Any) -> bool:
     """Some element is the boolean true (a bare field used as a condition)."""
     if value.__class__ is list:
-        for item in value:
+        for item in value:  # noqa: SIM110 - a loop: no generator frame per call
             if item is True:
                 return True
         return False
