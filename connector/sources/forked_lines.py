@@ -30,16 +30,19 @@ The pipe carries pickles from our own child to its parent only.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import pickle
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from connector.errors import ConnectorError
 
 __all__ = ["FORK_FROM", "can_fork", "forked_lines"]
+
+log = logging.getLogger(__name__)
 
 FORK_FROM = 4 << 20
 """Files smaller than this many bytes are read in-process: a fork costs a few milliseconds."""
@@ -72,9 +75,25 @@ def forked_lines(
     In the child, `counts()` is read after each batch and `report()` once at the end; in the
     parent, `on_counts` gets each batch's counts before its lines are yielded (so they are
     the child's counts for what has been yielded, also when the reader stops early), and
-    `on_report` gets the report after the last line, once the child has finished."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
+    `on_report` gets the report after the last line, once the child has finished.
+
+    When the system refuses the pipe or the fork (too many processes or files), the lines
+    are iterated here instead (`on_counts` and `on_report` are then not called: whatever
+    `lines` counts is counted in this process), and the reason is logged."""
+    try:
+        read_end, write_end = os.pipe()
+    except OSError as exc:
+        log.info("replay: no pipe for a line reader (%s): lines chosen in this process", exc)
+        yield from lines
+        return
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        os.close(read_end)
+        os.close(write_end)
+        log.info("replay: no forked line reader (%s): lines chosen in this process", exc)
+        yield from lines
+        return
     if pid == 0:  # the child: never returns
         os.close(read_end)
         _child(write_end, lines, counts, report)
@@ -127,7 +146,7 @@ def _child(
     lines: Iterable[Line],
     counts: Callable[[], tuple[int, int]],
     report: Callable[[], Any],
-) -> None:
+) -> NoReturn:
     """Send `lines` in batches, then the report (or the error), and exit. Whatever happens,
     the process ends here, through `os._exit`: a BaseException (the parent closed the pipe,
     an interrupt) ends it with status 1, and the parent, which then has no end message,

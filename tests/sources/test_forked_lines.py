@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -205,3 +206,22 @@ def test_a_forked_file_reads_as_in_process(
     assert alone["skipped"]["corrupt-gzip"] == 1
     assert alone["skipped"].get("not-json") == (None if second else 7)
     assert (alone["taken"] > 0) == second and (alone["skipped"].get("prefilter", 0) > 0) != second
+
+
+def test_a_refused_fork_reads_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _file(tmp_path)
+    first = Prefilter((((b'"egress"',),), ((b":88,", b":88}"),)))
+    monkeypatch.setattr(ndjson, "DENSE", 1.01)
+    alone = _read(path, first, None)
+
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    monkeypatch.setattr(forked_lines, "FORK_FROM", 0)
+    monkeypatch.setattr(forked_lines, "can_fork", lambda: True)
+    with caplog.at_level(logging.INFO, logger="connector.sources.forked_lines"):
+        assert _read(path, first, None) == alone
+    assert "no forked line reader ([Errno 11] Resource temporarily unavailable)" in caplog.text
