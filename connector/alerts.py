@@ -127,15 +127,24 @@ def build_alert(match: Match, *, created: datetime, console_url: str = "") -> di
 
 class _Span:
     """The first and last matched events' times, read once per alert: `start`/`end` (None
-    when unusable) and `gap_ms`, the milliseconds between them (None when either is
-    unusable). A match of one event reads its time once (start is end, the gap is 0)."""
+    when unusable), as `format_utc` writes them (`start_text`/`end_text`, None when
+    unusable), and `gap_ms`, the milliseconds between them (None when either is unusable).
+    A match of one event reads its time once (start is end, the gap is 0)."""
 
-    __slots__ = ("end", "gap_ms", "start")
+    __slots__ = ("end", "end_text", "gap_ms", "start", "start_text")
 
     def __init__(self, events: tuple[Event, ...]) -> None:
         first, last = events[0], events[-1]
-        self.start = start = _timestamp(first)
-        self.end = end = start if last is first else _timestamp(last)
+        stamp = first.get("@timestamp")
+        self.start = start = to_datetime(stamp)
+        self.start_text = _utc_text(stamp, start)
+        if last is first:
+            self.end, self.end_text = start, self.start_text
+        else:
+            stamp = last.get("@timestamp")
+            self.end = to_datetime(stamp)
+            self.end_text = _utc_text(stamp, self.end)
+        end = self.end
         if start is None or end is None:
             self.gap_ms: int | None = None
         elif end is start:
@@ -241,12 +250,22 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _timestamp(event: Event) -> datetime | None:
-    return to_datetime(event.get("@timestamp"))
+def _utc_text(value: Any, moment: datetime | None) -> str | None:
+    """`format_utc(moment)` for `moment = to_datetime(value)` (None when that is None): the
+    text `value` itself when it already has that form (mapped events' `@timestamp`, UTC with
+    milliseconds, ASCII digits, a year from 1000: `format_utc` writes that text back)."""
+    if moment is None:
+        return None
+    if value.__class__ is str and _UTC_MS.fullmatch(value) is not None:
+        return str(value)
+    return format_utc(moment)
+
+
+_UTC_MS = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 
 
 def _event_fields(match: Match, created: datetime, span: _Span) -> dict[str, Any]:
-    end = format_utc(span.end) if span.end is not None else None
+    end = span.end_text
     fields: dict[str, Any] = {
         "@timestamp": end if end is not None else format_utc(created),
         "event.kind": "alert",
@@ -255,7 +274,7 @@ def _event_fields(match: Match, created: datetime, span: _Span) -> dict[str, Any
         "event.risk_score": match.rule.risk_score,
     }
     if span.start is not None and span.gap_ms is not None:
-        fields["event.start"] = end if span.start is span.end else format_utc(span.start)
+        fields["event.start"] = span.start_text
         fields["event.end"] = end
         # ECS event.duration is in nanoseconds; ms precision is all the events carry.
         fields["event.duration"] = span.gap_ms * 1_000_000

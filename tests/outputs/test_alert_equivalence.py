@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from connector import alerts
 from connector.alerts import _copy, alert_id, build_alert, reason_line
 from connector.detection.model import Match, Rule
+from connector.timeutil import format_utc, to_datetime
 from tests.outputs.alerts_reference import alert_id as reference_id
 from tests.outputs.alerts_reference import reason_line as reference_reason
 from tests.outputs.alerts_reference import reference_alert
@@ -199,3 +200,36 @@ def test_a_threat_json_gives_back_exactly_is_copied_from_json() -> None:
     odd = Rule(rule_id="r", name="r", query="any where true", threat=({"a": (1, 2.0)},))
     build_alert(Match(odd, ({"event.id": "1"},)), created=datetime(2026, 12, 3, tzinfo=UTC))
     assert alerts._THREATS[id(odd.threat)][1] is None
+
+
+_CANONICAL = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)).map(
+    lambda d: (
+        f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:"
+        f"{d.second:02d}.{d.microsecond // 1000:03d}Z"
+    )
+)
+_TWEAKS = st.sampled_from(
+    [
+        lambda s: s,
+        lambda s: s.replace("T", " "),
+        lambda s: s.replace("T", "t"),
+        lambda s: s[:-1] + "z",
+        lambda s: s[:-1] + "+00:00",
+        lambda s: s[:-1] + "+01:00",
+        lambda s: s[:-2] + "Z",
+        lambda s: s[:-1] + "4Z",
+        lambda s: s[:-5] + "Z",
+        lambda s: s.replace("1", "\u0661").replace("2", "\u0662"),
+        lambda s: s.replace("0", "\u0966"),
+        lambda s: " " + s,
+    ]
+)
+_STAMP = st.builds(lambda text, tweak: tweak(text), _CANONICAL, _TWEAKS)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=_STAMP | st.integers(min_value=0, max_value=2**42) | st.text(max_size=30))
+def test_a_time_already_in_the_alert_form_is_kept_as_it_is(value: Any) -> None:
+    moment = to_datetime(value)
+    expected = format_utc(moment) if moment is not None else None
+    assert alerts._utc_text(value, moment) == expected
