@@ -21,7 +21,8 @@ Why it is exact: `str.casefold` maps each character on its own, so a value that 
 literal, or contains a pattern's literal run (whatever the pattern's case rule), contains
 the folded literal once folded. Only string constants count (a string never equals a number
 in EQL). Texts shorter than `MIN_LENGTH` and fields shared by nearly every event are
-ignored: `host.os.type : "windows"` restricts nothing.
+ignored: `host.os.type : "windows"` restricts nothing. A shorter text holding a character of
+`RARE` (`^^`, `` ` ``, `${`) is kept, but ranks after every longer one (`_rank`).
 
 With `edges=True` (`needle_options`, for the raw-line prefilter of ECS lines, where every
 value stands as JSON wrote it), an integer a field must equal is a needle too (`NUMBER`:
@@ -32,7 +33,8 @@ wildcard, `startswith`), after it when the value ends with it. An exact text may
 shorter (`"/c"`), and the ranking prefers selective fields' needles over unselective ones.
 
 A regex gives a needle only from characters every match must contain in that order
-(`_regex_run`: not inside an alternation, an optional group or a class); with `regex~` only
+(`_regex_run`: not inside an alternation, an optional group or a class; a run right before
+a group joined with the group's first, `regex_runs.required_runs(join=True)`); with `regex~` only
 ASCII characters other than `i` count, because Python's case-insensitive matching (which
 runs the regex) pairs `i` with the Turkish dotless `ı`, whose case-folded form holds no `i`.
 """
@@ -49,7 +51,7 @@ from connector.detection.eql.codegen import UNSELECTIVE_FIELDS
 from connector.detection.eql.regex_runs import required_runs, requires_beyond_ascii
 from connector.mapping.ecs_input import LIST_FIELDS
 
-__all__ = ["EDGE", "KEYED", "NUMBER", "Needles", "needle_options", "needles_of"]
+__all__ = ["EDGE", "KEYED", "NUMBER", "RARE", "Needles", "needle_options", "needles_of"]
 
 NUMBER = "\x01"
 """With `edges=True`: the text after it is an integer the field must equal as a JSON number
@@ -73,6 +75,12 @@ MIN_LENGTH = 3
 """Shorter ASCII texts (`-`, `.`, `c:`) are left out: nearly every event carries them. A
 shorter text with a character beyond ASCII (the right-to-left override, an emoji) is kept:
 such characters are rare in telemetry, and rules that look for them list many."""
+RARE = frozenset("`^${}")
+"""Characters rare in telemetry values but in obfuscated command lines (PowerShell's and
+cmd's escape characters, PowerShell's variables and blocks): a text shorter than
+`MIN_LENGTH` holding one is kept (Potential Dosfuscation's `^^`, Powershell Token
+Obfuscation's `` ` ``, `"{`, `${`), ranked after the longer ones. (Measured on the bench
+workload: no command line holds one.)"""
 _WILDCARD_RUNS = re.compile(r"[*?]")
 _TEXT_FUNCTIONS = frozenset({"startswith", "endswith", "stringcontains"})
 
@@ -146,6 +154,7 @@ def _leaf(node: ast.Expr, usable: FieldFilter, edges: bool) -> Needles | None:
     texts = _texts(node, edges)
     if not texts or any(_too_short(t) or EDGE in t.strip(EDGE) for t in texts):
         return None  # a short needle is in nearly every event: it would only cost time
+    # (unless it holds a `RARE` character: `_short`, ranked last)
     if edges and subject not in _LISTED:
         texts = [_keyed(subject, t) if t.startswith(EDGE) else t for t in texts]
     return Needles(frozenset({subject}), frozenset(texts))
@@ -193,6 +202,11 @@ def _best(options: list[Needles], limit: int) -> list[Needles]:
 
 
 def _too_short(text: str) -> bool:
+    """`_short` texts without a `RARE` character."""
+    return _short(text) and RARE.isdisjoint(text)
+
+
+def _short(text: str) -> bool:
     """ASCII texts shorter than `MIN_LENGTH`, but for an exact value (`EDGE` on both sides)
     of two characters or more."""
     bare = text.strip(EDGE)
@@ -204,8 +218,10 @@ def _too_short(text: str) -> bool:
 
 
 def _rank(needles: Needles) -> tuple[int, ...]:
-    """Smaller is better: few needles, then long ones."""
-    return (len(needles.texts), -min(len(t) for t in needles.texts))
+    """Smaller is better: no `_short` text (kept for a `RARE` character), few needles, then
+    long ones."""
+    texts = needles.texts
+    return (any(map(_short, texts)), len(texts), -min(len(t) for t in texts))
 
 
 def _prefilter_rank(needles: Needles) -> tuple[int, ...]:
@@ -363,8 +379,10 @@ _SAFE_FOLDED = frozenset("".join(map(chr, range(128))).replace("i", "").replace(
 
 def _regex_run(pattern: str, fold: bool) -> str | None:
     """The longest run of characters every full match of `pattern` holds in a row (at least
-    `MIN_LENGTH` long unless it has a character beyond ASCII), or None when it finds none it
-    is sure of."""
-    runs = required_runs(pattern, _SAFE_FOLDED if fold else None)
-    kept = [r for r in runs or () if len(r) >= MIN_LENGTH or not r.isascii()]
+    `MIN_LENGTH` long unless it has a character beyond ASCII; failing that, the longest with
+    a `RARE` character), or None when it finds none it is sure of."""
+    runs = required_runs(pattern, _SAFE_FOLDED if fold else None, join=True) or ()
+    kept = [r for r in runs if len(r) >= MIN_LENGTH or not r.isascii()]
+    if not kept:
+        kept = [r for r in runs if not RARE.isdisjoint(r)]
     return max(kept, key=len) if kept else None

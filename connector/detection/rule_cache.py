@@ -80,6 +80,7 @@ _CODE = (
     "eql/runtime.py",
     "eql/functions.py",
     "eql/patterns.py",
+    "eql/regex_runs.py",
     "eql/literals.py",
     "eql/unsupported.py",
     "rules.py",

@@ -31,6 +31,7 @@ from connector.detection.needles import (
     KEYED,
     MIN_LENGTH,
     NUMBER,
+    RARE,
     FieldFilter,
     Needles,
     needle_options,
@@ -154,7 +155,7 @@ def ranked_groups(
     if keys and category is not None and category.isascii():
         add((b'"' + as_json(category.lower()) + b'"',), (3, 1, -len(category) - 2))
     if keys:
-        for name in dict.fromkeys(filter(None, map(_required_field, terms))):
+        for name in dict.fromkeys(n for term in terms for n in sorted(_required_fields(term))):
             if usable(name):
                 for part in _key_parts(name):
                     add((part,), (1, 1, -len(part)))
@@ -204,8 +205,43 @@ _DERIVED = frozenset({"process.args_count", "process.parent.args_count"})
 _KEY_PART = re.compile(r"[a-z0-9_]{3,}")
 
 
+def _required_fields(term: ast.Expr) -> frozenset[str]:
+    """The fields a term cannot hold without: it tests their values positively (`f : "x"`,
+    `f != null`), or is the negation of a test that holds whenever one is null (`not
+    (?f == null or ...)`, as SigmaHQ writes "the field is set"), or an `and` with such a
+    term, or an `or` whose every branch needs the field."""
+    if isinstance(term, ast.And):
+        return frozenset().union(*map(_required_fields, term.terms))
+    if isinstance(term, ast.Or):
+        return frozenset.intersection(*map(_required_fields, term.terms))
+    if isinstance(term, ast.Not):
+        return _refuted_fields(term.operand)
+    name = _required_field(term)
+    return frozenset() if name is None else frozenset({name})
+
+
+def _refuted_fields(term: ast.Expr) -> frozenset[str]:
+    """The fields a term cannot be false without: it holds when one of them is null
+    (`f == null`: the compiled test is `e.get(f) is None or ...`, so it is false only when
+    the event has the field)."""
+    if isinstance(term, ast.Or):
+        return frozenset().union(*map(_refuted_fields, term.terms))
+    if isinstance(term, ast.And):
+        return frozenset.intersection(*map(_refuted_fields, term.terms))
+    if isinstance(term, ast.Not):
+        return _required_fields(term.operand)
+    if isinstance(term, ast.Compare) and term.op == "==":
+        sides = (term.left, term.right)
+        fields = [s.name for s in sides if isinstance(s, ast.Field)]
+        nulls = [s for s in sides if isinstance(s, ast.Literal) and s.value is None]
+        if len(fields) == 1 and len(nulls) == 1:
+            return frozenset(fields)
+    return frozenset()
+
+
 def _required_field(term: ast.Expr) -> str | None:
-    """The field a term cannot hold without (it tests the field's value positively)."""
+    """The field a term that is neither `and`, `or` nor `not` cannot hold without (it tests
+    the field's value positively)."""
     if isinstance(term, ast.Compare):
         sides = (term.left, term.right)
         fields = [s for s in sides if isinstance(s, ast.Field)]
@@ -225,9 +261,6 @@ def _required_field(term: ast.Expr) -> str | None:
     if isinstance(term, ast.FunctionCall) and term.args and term.name in _FIELD_FUNCTIONS:
         first = term.args[0]
         return first.name if isinstance(first, ast.Field) else None
-    if isinstance(term, ast.Or):
-        names = {_required_field(branch) for branch in term.terms}
-        return names.pop() if len(names) == 1 else None
     return None
 
 
@@ -299,10 +332,20 @@ def _raw_needles(texts: frozenset[str]) -> Group | None:
             needle = before + as_json(run) + after
             raw.extend(keyed_needles(field, needle) if field and before else (needle,))
             continue
-        if len(run) < MIN_LENGTH:
+        if len(run) < MIN_LENGTH and not _rare_in_lines(run):
             return None
         raw.append(as_json(run))
     return tuple(dict.fromkeys(raw)) if raw or texts else None
+
+
+def _rare_in_lines(run: str) -> bool:
+    """Whether a run shorter than `MIN_LENGTH` is still worth looking for in a line: it holds
+    a `needles.RARE` character other than the braces every JSON line holds (`^^`, `` ` ``,
+    `${`, `"{` as `\\"{`, but not `{`)."""
+    return not RARE.isdisjoint(run) and not set(run) <= _JSON_BRACES
+
+
+_JSON_BRACES = frozenset("{}")
 
 
 _SHORT_ESCAPES = {

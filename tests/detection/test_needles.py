@@ -36,6 +36,12 @@ from tests.detection.conditions import condition as parse_condition
         ('process.args regex~ "ab+c"', None),
         ('process.name in ("cmd.exe", null)', None),
         ("process.pid == 4", None),
+        # short texts with a rare character (`RARE`) are needles, ranked after longer ones
+        ('process.command_line : ("*^^*", "*,;,*")', {"^^", ",;,"}),
+        ('process.command_line : "*`*"', {"`"}),
+        ('process.command_line : ("*${*", "*-f*")', None),  # `-f` is short, not rare
+        ('process.command_line : "*^^*" and process.args : ("*abc*", "*def*")', {"abc", "def"}),
+        ('process.command_line : "*{*"', {"{"}),
     ],
 )
 def test_needles_of(text: str, expected: set[str] | None) -> None:
@@ -93,6 +99,13 @@ def test_an_event_the_condition_matches_carries_a_needle(
         (r"abc?def", False, "def"),
         (r"(xyz)?abcd", False, "abcd"),
         (r"(abcd)+", False, "abcd"),
+        (r".*(\"(\{\d\})+\"\s*-f).*", False, '"{'),  # a run joined with a group's first
+        (r".*(\w+`(\w+|-|.)`[\w+|\s]).*", False, "`"),  # short, with a rare character
+        (r".*(\$\{`?e`?n`?v`?:`?p`?a`?t`?h`?\}).*", True, "${"),
+        (r"ab(cd)+ef", False, "abcd"),
+        (r"abc(\dde)+", False, "abc"),  # the group starts with a class: nothing joined
+        (r"ab(cd)?ef", False, None),
+        (r".*-f.*", False, None),
         (r".*(a|bcdef).*", False, None),
         (r"ab(cd|ef)gh", False, None),
         (r"x(abcd)*", False, None),
@@ -106,7 +119,8 @@ def test_regex_run(pattern: str, fold: bool, expected: str | None) -> None:
 
 _PIECES = st.sampled_from(
     ["ab", "cd", "i", "I", "K", "s", "é", "\\.", "\\$", ".", ".*", "\\s+", "\\d", "(", ")",
-     "|", "?", "*", "+", "{0,2}", "{1,2}", "[a-c]", "[^x]", "xyz", "-f", "\\[", "\\W"]
+     "|", "?", "*", "+", "{0,2}", "{1,2}", "[a-c]", "[^x]", "xyz", "-f", "\\[", "\\W",
+     "`", "\\{", "\\$", '"', "^"]
 )  # fmt: skip
 
 

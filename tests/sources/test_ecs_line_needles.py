@@ -95,8 +95,8 @@ def test_an_or_offers_the_selective_fields_of_each_branch() -> None:
     assert not Prefilter((test,))(b'{"event.category":["process"],"process.name":"x.exe"}')
 
 
-_TEXT = st.text(alphabet='abAB."\\/ \tßİKé\u202e', max_size=5)
-_PATTERN = st.text(alphabet='abAB."\\/ ßİK*?\u202e', min_size=1, max_size=5)
+_TEXT = st.text(alphabet='abAB."\\/ \tßİKé\u202e^`{', max_size=5)
+_PATTERN = st.text(alphabet='abAB."\\/ ßİK*?\u202e^`{', min_size=1, max_size=5)
 _AROUND = st.text(alphabet="xy -", min_size=1, max_size=3)
 _VALUE = st.one_of(_TEXT, st.lists(_TEXT, max_size=3), st.integers(-(2**63), 2**63 - 1), st.none())
 _FIELDS = ("process.name", "process.args", "file.path")
@@ -107,7 +107,7 @@ def _term(draw: st.DrawFn, seen: list[str]) -> str:
     patterns = draw(st.lists(_PATTERN, min_size=1, max_size=3))
     seen.extend(patterns)
     quoted = ", ".join(json.dumps(p, ensure_ascii=False) for p in patterns)
-    kind = draw(st.sampled_from([":", "like", "like~", "==", "in", "in~", "fn", "not"]))
+    kind = draw(st.sampled_from([":", "like", "like~", "==", "in", "in~", "fn", "not", "set"]))
     if kind == "==":
         return f"{field} == {quoted.split(', ')[0]}"
     if kind == "fn":
@@ -115,6 +115,8 @@ def _term(draw: st.DrawFn, seen: list[str]) -> str:
         return f"{name}({field}, {quoted.split(', ')[0]})"
     if kind == "not":
         return f"not {field} : ({quoted})"
+    if kind == "set":  # SigmaHQ's "the field is set": only a line holding it can match
+        return f"not (?{field} == null or {field} : ({quoted}))"
     return f"{field} {kind} ({quoted})"
 
 
@@ -209,3 +211,44 @@ def test_every_part_of_a_required_field_name_is_a_group() -> None:
     assert ranked_groups(condition("process.args_count > 2"), ECS, keys=True) == []
     parts = [g for _, g in ranked_groups(condition("process.pe.imphash != null"), ECS, keys=True)]
     assert parts == [(b"imphash",)]
+
+
+@pytest.mark.parametrize(
+    ("text", "needed"),
+    [
+        ('not (?process.executable == null or process.executable : "-")', True),
+        ('not process.executable : "*\\\\*" and not (process.executable == null)', True),
+        ('not (not process.executable : "*x*")', True),
+        ('(not ?process.executable == null) or process.executable : "*x*"', True),
+        ("not (?process.executable == null and ?process.pid == null)", False),
+        ("not (process.executable != null)", False),
+        ('not (?process.executable == null) or process.name : "x"', False),
+    ],
+)
+def test_a_field_a_negation_needs_set_is_a_group(text: str, needed: bool) -> None:
+    """SigmaHQ writes "the field is set" as `not (?f == null or …)`: `f == null` holds when
+    the event lacks the field, so its negation needs it, and a line without its name cannot
+    match."""
+    groups = [group for _, group in ranked_groups(condition(text), ECS, keys=True)]
+    assert ((b"executable",) in groups) is needed
+    if needed:
+        test = Prefilter((tuple(groups),))
+        assert not test(b'{"event.category":["process"],"process.name":"x"}')
+        assert test(b'{"process": {"Executable": "x"}}')
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('process.command_line : ("*^^*", "*;;;;*")', ((b";;;;", b"^^"),)),
+        ('process.command_line : "*`*"', ((b"`",),)),
+        (r'process.command_line regex ".*\\\"\\{.*"', ((b'\\"{',),)),  # `"` as JSON writes it
+        ('process.command_line : "*{*"', None),  # every JSON line holds a brace
+        ('process.command_line : "*-f*"', None),
+    ],
+)
+def test_a_short_text_with_a_rare_character_is_looked_for_in_lines(
+    text: str, expected: tuple[tuple[bytes, ...], ...] | None
+) -> None:
+    alternative = stage_alternative(condition(text), ECS)
+    assert alternative == expected

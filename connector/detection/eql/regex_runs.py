@@ -7,6 +7,9 @@ and `x?` may be absent, `x+` is kept but ends the run), a group. A group's runs 
 when it has no alternation and is not optional (`(...)?`, `(...)*`, `(...){0,n}`); an
 alternation at the top level, or any construct the scan does not know, gives None (no claim).
 
+With `join=True`, a run that ends right before a group counting as above is also claimed
+joined with the group's first run when that run starts the group (`"(\\{\\d\\})+` holds `"{`).
+
 `keep`, when given, is the set of characters a run may hold; any other character ends the run
 (not a claim about it). Case-insensitive uses need it: with `regex~` Python pairs `i` with the
 dotless `ı` and `k` with the Kelvin sign, so only characters no case rule touches are sure.
@@ -19,17 +22,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 
 __all__ = ["required_runs", "requires_beyond_ascii"]
 
 _QUANTIFIER = re.compile(r"[*+?]|\{(\d*)(?:,\d*)?\}")
 
 
-def required_runs(pattern: str, keep: Collection[str] | None = None) -> list[str] | None:
+def required_runs(
+    pattern: str, keep: Collection[str] | None = None, *, join: bool = False
+) -> list[str] | None:
     """The runs every full match of the Lucene regex `pattern` holds (see the module
-    docstring), in pattern order; None when the scan cannot be sure of any."""
+    docstring), in pattern order (a joined run before the group's own); None when the scan
+    cannot be sure of any."""
     try:
-        return _RunScan(pattern, keep).runs()
+        return _RunScan(pattern, keep, join).runs()
     except _Unsure:
         return None
 
@@ -89,12 +96,17 @@ class _RunScan:
     A run ends at anything that is not one known character; a group's runs count only when
     it has no alternation and is not optional (`(...)?`, `(...)*`, `(...){0,n}`)."""
 
-    def __init__(self, pattern: str, keep: Collection[str] | None) -> None:
+    def __init__(self, pattern: str, keep: Collection[str] | None, join: bool = False) -> None:
         self.pattern = pattern
         self.keep = keep
+        self.join = join
         self.groups: list[tuple[list[str], bool]] = [([], False)]
         self.run: list[str] = []
+        self.start = 0  # where the current run's first character (or its escape) stands
         self.i = 0
+        self.frames: list[_Frame] = []
+        """Per open group (with `join`): the run right before it, where its content starts,
+        and its first run when that starts there."""
 
     def runs(self) -> list[str] | None:
         while self.i < len(self.pattern):
@@ -107,13 +119,14 @@ class _RunScan:
         return self.groups[0][0]
 
     def _step(self, char: str) -> None:
+        at = self.i - 1
         if char == "\\" and self.i < len(self.pattern):
             escaped = self.pattern[self.i]
             self.i += 1
             if escaped.isascii() and escaped.isalnum():
                 self._break()  # a class (`\s`), an anchor or a code: no one known character
             else:
-                self._literal(escaped)
+                self._literal(escaped, at)
         elif char == "[":
             self._flush()
             self.i = _class_end(self.pattern, self.i)
@@ -121,8 +134,11 @@ class _RunScan:
                 raise _Unsure
             self._break()
         elif char == "(":
+            before = "".join(self.run)
             self._flush()
             self.groups.append(([], False))
+            if self.join:
+                self.frames.append(_Frame(before, self.i))
         elif char == ")":
             self._close()
         elif char == "|":
@@ -133,11 +149,14 @@ class _RunScan:
         elif char in "*+?{":
             raise _Unsure  # a quantifier with nothing before it
         else:
-            self._literal(char)
+            self._literal(char, at)
 
     def _flush(self) -> None:
         if self.run:
-            self.groups[-1][0].append("".join(self.run))
+            runs = self.groups[-1][0]
+            if self.frames and not runs and self.start == self.frames[-1].opened:
+                self.frames[-1].first = "".join(self.run)
+            runs.append("".join(self.run))
             self.run.clear()
 
     def _break(self) -> None:
@@ -150,27 +169,45 @@ class _RunScan:
         if len(self.groups) == 1:
             raise _Unsure
         inner, alternation = self.groups.pop()
+        frame = self.frames.pop() if self.join else None
         quantifier = _QUANTIFIER.match(self.pattern, self.i)
         optional = quantifier is not None and _optional(quantifier)
         if quantifier is not None:
             self.i = _skip_lazy(self.pattern, quantifier.end())
         if not (alternation or optional):
+            if frame is not None and frame.before and frame.first:
+                self.groups[-1][0].append(frame.before + frame.first)
             self.groups[-1][0].extend(inner)
 
-    def _literal(self, char: str) -> None:
+    def _literal(self, char: str, at: int) -> None:
         unsure = self.keep is not None and char not in self.keep
         quantifier = _QUANTIFIER.match(self.pattern, self.i)
         if quantifier is None:
             if unsure:
                 self._flush()
             else:
-                self.run.append(char)
+                self._append(char, at)
             return
         # `x*` / `x?`: x may be absent; `x+`: present, but the run cannot go past it.
         if not (_optional(quantifier) or unsure):
-            self.run.append(char)
+            self._append(char, at)
         self._flush()
         self.i = _skip_lazy(self.pattern, quantifier.end())
+
+    def _append(self, char: str, at: int) -> None:
+        if not self.run:
+            self.start = at
+        self.run.append(char)
+
+
+@dataclass
+class _Frame:
+    """An open group, for `join`: the run right before its `(`, the index after it, and the
+    group's first run if it starts there."""
+
+    before: str
+    opened: int
+    first: str | None = None
 
 
 def _past_quantifier(pattern: str, i: int) -> int:
