@@ -78,7 +78,7 @@ class BlockScanner:
         self._tests: list[Callable[[bytes], bool] | None] = [None] * len(rests)
         # The forcing texts are scanned with the keys: a hit numbered `_forced` or more is one.
         self._forced = len(self._keys)
-        self._hits = _hyperscan((*self._keys, *prefilter.forcing_texts))
+        self._hits = _key_scan((*self._keys, *prefilter.forcing_texts))
         self._irregular = _irregular()
         # One database per pattern: Hyperscan scans several such patterns together several
         # times slower than one by one (`line_forms.ODD_NUMBER_PATTERNS`).
@@ -224,11 +224,36 @@ def _irregular() -> Callable[[bytes], bool]:
 _IRREGULAR_SCAN: Callable[[bytes], bool] | None = None
 
 
-def _hyperscan(keys: tuple[bytes, ...], *, literal: bool = True) -> Hits:
+def _key_scan(keys: tuple[bytes, ...]) -> Hits:
+    """`_hyperscan(keys)`, with the one-byte keys (SigmaHQ's backtick) in a database of their
+    own: in one database with the others, a one-byte literal made the whole scan of the 408
+    Elastic + SigmaHQ rules' keys ~30% slower (0.34 s against 0.24 s over the 86 MB
+    workload); alone it is scanned in 0.013 s. The hits of both, merged in order, are the
+    same as one scan's."""
+    short = tuple(number for number, key in enumerate(keys) if len(key) == 1)
+    if not short:
+        return _hyperscan(keys)
+    long = tuple(number for number, key in enumerate(keys) if len(key) != 1)
+    scans = [
+        _hyperscan(tuple(keys[n] for n in numbers), numbers) for numbers in (long, short) if numbers
+    ]
+
+    def hits(block: bytes) -> list[tuple[int, int]]:
+        found = [hit for scan in scans for hit in scan(block)]
+        found.sort()
+        return found
+
+    return hits
+
+
+def _hyperscan(
+    keys: tuple[bytes, ...], owners: tuple[int, ...] | None = None, *, literal: bool = True
+) -> Hits:
     """`(end, key number)` of every occurrence of `keys` in a block, ASCII case ignored, in
     order, found by one Hyperscan scan (SIMD literal matching: about 11x faster than an
     Aho-Corasick walk in `pyahocorasick` over the 1,221 key needles of the 408 Elastic rules,
-    and the block needs no lower-casing). With `literal=False` the keys are regexes."""
+    and the block needs no lower-casing). With `literal=False` the keys are regexes. `owners`:
+    the key number each of `keys` reports (default: its position)."""
     if not keys:  # Hyperscan compiles no empty database
         return _no_hits
     import hyperscan  # noqa: PLC0415 - only a replay's first pass needs it
@@ -243,7 +268,7 @@ def _hyperscan(keys: tuple[bytes, ...], *, literal: bool = True) -> Hits:
         append = found.append
 
         def on_match(number: int, start: int, end: int, flags: int, context: object) -> None:
-            append((end - 1, number))
+            append((end - 1, number if owners is None else owners[number]))
 
         database.scan(block, match_event_handler=on_match, scratch=scratch)
         found.sort()  # Hyperscan does not promise end-offset order for every pattern set

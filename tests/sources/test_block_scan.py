@@ -22,7 +22,7 @@ from tests.detection.conditions import condition
 
 # Values full of what JSON escapes: backslashes (Windows paths), quotes, slashes, controls.
 values = st.lists(
-    st.sampled_from([*'abcXYZ\\/" .:-\t\n\x01\x7féЖ', "cmd.exe", "\\Temp\\"]), max_size=12
+    st.sampled_from([*'abcXYZ\\/" .:-\t\n\x01\x7féЖ`', "cmd.exe", "\\Temp\\"]), max_size=12
 ).map("".join)
 
 
@@ -50,7 +50,10 @@ def test_a_line_holding_a_text_holds_its_json_form(value: str, data: st.DataObje
         assert prefilter(line), (line, needle)
 
 
-needles = st.sampled_from([b"cmd.exe", b"temp", b"\\\\temp\\\\", b"a/b", b'x\\"y', b"zz"])
+# One-byte needles too: the scan looks for them in a database of their own (`_key_scan`).
+needles = st.sampled_from(
+    [b"cmd.exe", b"temp", b"\\\\temp\\\\", b"a/b", b'x\\"y', b"zz", b"`", b"z", b"{", b":"]
+)
 
 
 def _alternatives(
@@ -234,3 +237,22 @@ def test_plain_blocks_are_read_without_splitting_them(block: bytes, padding: int
     blank = block.replace(b"}", b"}\n\n", 1)  # a blank line after the first
     for broken in (blank, b"\n" + block, block.replace(b"}", b"} ", 1)):
         assert BlockScanner(prefilter).select(broken) is None  # a blank or shapeless line
+
+
+def test_a_one_byte_needle_is_found_after_any_byte_a_line_may_hold() -> None:
+    """A one-byte key is scanned alone (`block_scan._key_scan`), its hits merged in order
+    with the other keys': found after every ASCII byte JSON writes raw in a string (and
+    after its escapes' last bytes), and a line failing its test is still tested for the
+    other key."""
+    prefilter = Prefilter((((b"`",), (b"a",)), ((b"zz",),)))
+    scanner = BlockScanner(prefilter)
+    lines = [
+        json.dumps({"a": chr(b) + "`"}).encode() for b in range(32, 127) if chr(b) not in '\\"'
+    ]
+    lines += [b'{"a":"\\"`"}', b'{"a":"\\\\`"}', b'{"a":"x"}', b'{"a":"`"}']
+    lines += [b'{"b":"`zz"}', b'{"b":"zz`"}', b'{"b":"`"}', b'{"b":"zz"}']
+    block = b"\n".join(lines) + b"\n"
+    found = scanner.select(block)
+    assert found is not None
+    assert [line for _, line in found[0]] == [line for line in lines if prefilter(line)]
+    assert found[1] == len(lines) and len(found[0]) == len(lines) - 2
