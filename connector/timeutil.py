@@ -86,7 +86,11 @@ def to_datetime(value: object) -> datetime | None:
         if not text:
             return None
         if text.lstrip("-").replace(".", "", 1).isdigit():
-            return _from_number(float(text))
+            try:
+                number = float(text)
+            except ValueError:  # digits `float` does not read (superscripts): unusable
+                return None
+            return _from_number(number)
         return _parse_iso(text)
     return None
 

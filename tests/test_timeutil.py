@@ -105,3 +105,8 @@ def test_format_utc_is_the_strftime_form_for_every_year(moment: datetime) -> Non
     assert format_utc(moment.replace(microsecond=999_999)) == _strftime_form(
         moment.replace(microsecond=999_999)
     ), "milliseconds truncated, never rounded up"
+
+
+@pytest.mark.parametrize("text", ["¹", "²³", "-¹", "1²"])
+def test_digits_float_does_not_read_are_no_time(text: str) -> None:
+    assert to_datetime(text) is None
