@@ -82,9 +82,12 @@ class BlockScanner:
         self._irregular = _irregular()
         # One database per pattern: Hyperscan scans several such patterns together several
         # times slower than one by one (`line_forms.ODD_NUMBER_PATTERNS`).
-        self._odd = [
-            _hyperscan((pattern,), literal=False) for pattern in prefilter.forcing_patterns
-        ]
+        forcing = prefilter.forcing_patterns
+        self._odd = (
+            _merged([_hyperscan((pattern,), literal=False) for pattern in forcing])
+            if forcing
+            else None
+        )
 
     def select(self, block: bytes) -> tuple[list[tuple[int, bytes]], int] | None:
         """For a plain block: the passing lines as (index in the block, line without
@@ -151,8 +154,8 @@ class BlockScanner:
                 spans.append((start, stop))
             else:
                 tried.add(key)
-        if self._odd:
-            odd = _spans_at(block, sorted(end for scan in self._odd for end, _ in scan(block)))
+        if self._odd is not None:
+            odd = _spans_at(block, (end for end, _ in self._odd(block)))
             if odd:
                 spans = sorted(set(spans).union(odd))
         return spans
@@ -234,9 +237,19 @@ def _key_scan(keys: tuple[bytes, ...]) -> Hits:
     if not short:
         return _hyperscan(keys)
     long = tuple(number for number, key in enumerate(keys) if len(key) != 1)
-    scans = [
-        _hyperscan(tuple(keys[n] for n in numbers), numbers) for numbers in (long, short) if numbers
-    ]
+    return _merged(
+        [
+            _hyperscan(tuple(keys[n] for n in numbers), numbers)
+            for numbers in (long, short)
+            if numbers
+        ]
+    )
+
+
+def _merged(scans: list[Hits]) -> Hits:
+    """The hits of all `scans` of a block, in order (one scan: itself)."""
+    if len(scans) == 1:
+        return scans[0]
 
     def hits(block: bytes) -> list[tuple[int, int]]:
         found = [hit for scan in scans for hit in scan(block)]
